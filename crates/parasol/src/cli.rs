@@ -1,0 +1,121 @@
+//! The command line.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::settings::{Overrides, Provider};
+
+/// Parasol: a self-hosted, secure chat frontend for tool-using AI agents.
+#[derive(Debug, Parser)]
+#[command(version, propagate_version = true, max_term_width = 100)]
+pub struct Cli {
+    /// The configuration file [default: parasol.toml, when it exists].
+    #[arg(long, short, global = true, env = "PARASOL_CONFIG", value_name = "FILE")]
+    pub config: Option<PathBuf>,
+
+    /// Where keys, users, the database and models live [default: data].
+    #[arg(long, global = true, value_name = "DIR")]
+    pub data_dir: Option<PathBuf>,
+
+    /// What to log, as a tracing filter such as `info` or `parasol=debug,warn`
+    /// [default: warn for `ask`, info for the servers].
+    #[arg(long, global = true, env = "PARASOL_LOG", value_name = "FILTER")]
+    pub log: Option<String>,
+
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Ask the agent one question and stream its answer to the terminal.
+    ///
+    /// The answer goes to standard output and each tool step to standard error, so the
+    /// answer can be piped on its own.
+    Ask(AskArgs),
+    /// Inspect the configuration.
+    #[command(subcommand)]
+    Config(ConfigCommand),
+}
+
+/// `parasol config ...`
+#[derive(Debug, Subcommand)]
+pub enum ConfigCommand {
+    /// Validate the configuration file and environment, and print the effective
+    /// configuration with secrets redacted.
+    Check,
+}
+
+/// `parasol ask`
+#[derive(Debug, Args)]
+pub struct AskArgs {
+    /// The question; read from standard input when left out.
+    pub question: Option<String>,
+
+    /// Print every agent event as a JSON line on standard output instead of text.
+    #[arg(long)]
+    pub json: bool,
+
+    #[command(flatten)]
+    pub model: ModelArgs,
+}
+
+/// Flags that choose and tune the model; each overrides its `[model]` key.
+#[derive(Debug, Args)]
+pub struct ModelArgs {
+    /// The model provider (`model.provider`).
+    #[arg(long, value_enum)]
+    pub provider: Option<Provider>,
+
+    /// The model's name at a remote provider (`model.name`).
+    #[arg(long = "model", value_name = "NAME")]
+    pub name: Option<String>,
+
+    /// The provider's API root, such as http://127.0.0.1:11434/v1 (`model.base_url`).
+    #[arg(long, value_name = "URL")]
+    pub base_url: Option<String>,
+
+    /// A file holding the provider's API key (`model.api_key_file`).
+    #[arg(long, value_name = "FILE")]
+    pub api_key_file: Option<PathBuf>,
+
+    /// The GGUF file for the local provider (`model.path`).
+    #[arg(long, value_name = "FILE")]
+    pub model_path: Option<PathBuf>,
+
+    /// CPU threads for the local model (`model.threads`).
+    #[arg(long, value_name = "N")]
+    pub threads: Option<u32>,
+
+    /// The most model calls in one answer (`agent.max_cycles`).
+    #[arg(long, value_name = "N")]
+    pub max_cycles: Option<u32>,
+
+    /// The system prompt (`agent.system_prompt`).
+    #[arg(long, value_name = "TEXT")]
+    pub system_prompt: Option<String>,
+}
+
+impl Cli {
+    /// The flags that override configuration keys.
+    pub fn overrides(&self) -> Overrides {
+        let mut overrides = Overrides::default();
+        overrides.set("data_dir", self.data_dir.as_ref());
+        if let Command::Ask(ask) = &self.command {
+            let model = &ask.model;
+            overrides
+                .set("model.provider", model.provider)
+                .set("model.name", model.name.as_ref())
+                .set("model.base_url", model.base_url.as_ref())
+                .set("model.api_key_file", model.api_key_file.as_ref())
+                .set("model.path", model.model_path.as_ref())
+                .set("model.threads", model.threads)
+                .set("agent.max_cycles", model.max_cycles)
+                .set("agent.system_prompt", model.system_prompt.as_ref());
+        }
+        overrides
+    }
+}

@@ -1,0 +1,40 @@
+//! The `parasol` binary: parse the command line, read the configuration, start logging,
+//! and run the chosen role.
+
+mod cli;
+mod commands;
+mod providers;
+mod settings;
+mod telemetry;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+use cli::{Cli, Command, ConfigCommand};
+use settings::Settings;
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(code) => code,
+        Err(error) => {
+            eprintln!("parasol: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    let default_log = match cli.command {
+        Command::Ask(_) | Command::Config(_) => "warn",
+    };
+    telemetry::init(cli.log.as_deref().unwrap_or(default_log))?;
+    let settings = Settings::load(cli.config.as_deref(), &cli.overrides())?;
+
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    match cli.command {
+        Command::Ask(args) => runtime.block_on(commands::ask::run(settings, args)),
+        Command::Config(ConfigCommand::Check) => commands::config::check(&settings, cli.config.as_deref()),
+    }
+}

@@ -1,0 +1,174 @@
+//! The configuration: defaults < TOML file < `PARASOL_<SECTION>__<KEY>` < flags.
+
+use std::path::{Path, PathBuf};
+
+use figment::Figment;
+use figment::providers::{Env, Format, Serialized, Toml};
+use secrecy::SecretString;
+use serde::{Deserialize, Serialize};
+
+/// Everything Parasol reads from its configuration.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Settings {
+    /// Where keys, users, the database and models live.
+    pub data_dir: PathBuf,
+    /// Which model answers.
+    pub model: ModelSettings,
+    /// How the agent behaves.
+    pub agent: AgentSettings,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self { data_dir: PathBuf::from("data"), model: ModelSettings::default(), agent: AgentSettings::default() }
+    }
+}
+
+/// Which kind of model provider.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum Provider {
+    /// A GGUF model run in process through llama.cpp.
+    Local,
+    /// Any OpenAI-compatible chat-completions endpoint.
+    Openai,
+    /// The Anthropic Messages API.
+    Anthropic,
+}
+
+/// The `[model]` section.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ModelSettings {
+    /// Which provider.
+    pub provider: Provider,
+    /// The model's name at a remote provider.
+    pub name: Option<String>,
+    /// The provider's API root.
+    pub base_url: Option<String>,
+    /// The API key. Never serialised: printing the settings must not print it.
+    #[serde(skip_serializing)]
+    pub api_key: Option<SecretString>,
+    /// A file holding the API key.
+    pub api_key_file: Option<PathBuf>,
+    /// The GGUF file for the local provider; by default the embedded model in
+    /// `<data_dir>/models/`.
+    pub path: Option<PathBuf>,
+    /// CPU threads for the local model.
+    pub threads: u32,
+    /// Context size in tokens; by default the provider's usual size.
+    pub context_tokens: Option<u32>,
+    /// Sampling temperature for the local model.
+    pub temperature: f32,
+    /// Retries of a refused request to a remote provider.
+    pub max_retries: u32,
+}
+
+impl Default for ModelSettings {
+    fn default() -> Self {
+        Self {
+            provider: Provider::Local,
+            name: None,
+            base_url: None,
+            api_key: None,
+            api_key_file: None,
+            path: None,
+            threads: 2,
+            context_tokens: None,
+            temperature: 0.2,
+            max_retries: 3,
+        }
+    }
+}
+
+/// The `[agent]` section.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AgentSettings {
+    /// The system prompt.
+    pub system_prompt: String,
+    /// The most model calls in one answer.
+    pub max_cycles: u32,
+    /// Seconds one tool call may take.
+    pub tool_timeout: u64,
+    /// The most tokens the model may write in one call.
+    pub max_tokens: u32,
+}
+
+impl Default for AgentSettings {
+    fn default() -> Self {
+        Self {
+            system_prompt: "You are a helpful assistant. Answer briefly and plainly.".to_owned(),
+            max_cycles: 6,
+            tool_timeout: 30,
+            max_tokens: 512,
+        }
+    }
+}
+
+/// The file read when `--config` is not given, if it exists.
+pub const DEFAULT_FILE: &str = "parasol.toml";
+
+/// Settings given as flags: dotted keys (`model.provider`) and their values.
+#[derive(Debug, Default)]
+pub struct Overrides(Vec<(&'static str, serde_json::Value)>);
+
+impl Overrides {
+    /// Sets `key` to `value` when the flag was given.
+    pub fn set(&mut self, key: &'static str, value: Option<impl Serialize>) -> &mut Self {
+        if let Some(value) = value.and_then(|value| serde_json::to_value(value).ok()) {
+            self.0.push((key, value));
+        }
+        self
+    }
+}
+
+/// A configuration that could not be read: figment's message names the key and where
+/// its value came from.
+#[derive(Debug, thiserror::Error)]
+pub enum SettingsError {
+    /// The named file does not exist.
+    #[error("the configuration file {} does not exist; create it or leave --config out", .0.display())]
+    MissingFile(PathBuf),
+    /// A key or value is wrong.
+    #[error("invalid configuration: {0}")]
+    Invalid(String),
+}
+
+impl Settings {
+    /// Reads the configuration. `file` is `--config`; without it `parasol.toml` is read
+    /// when it exists. `overrides` are the flags, highest in precedence.
+    pub fn load(file: Option<&Path>, overrides: &Overrides) -> Result<Self, SettingsError> {
+        let mut figment = Figment::from(Serialized::defaults(Settings::default()));
+        match file {
+            Some(path) if !path.exists() => return Err(SettingsError::MissingFile(path.to_owned())),
+            Some(path) => figment = figment.merge(Toml::file_exact(path)),
+            None if Path::new(DEFAULT_FILE).exists() => {
+                figment = figment.merge(Toml::file_exact(DEFAULT_FILE));
+            }
+            None => {}
+        }
+        figment = figment.merge(Env::prefixed("PARASOL_").split("__").ignore(&["log", "config"]));
+        for (key, value) in &overrides.0 {
+            figment = figment.merge(Serialized::default(key, value));
+        }
+        figment.extract().map_err(|error| {
+            let messages: Vec<String> = error.into_iter().map(|e| e.to_string()).collect();
+            SettingsError::Invalid(messages.join("; "))
+        })
+    }
+
+    /// The settings as TOML, with every secret replaced by a mark.
+    pub fn redacted_toml(&self) -> String {
+        let mut value = match toml::Value::try_from(self) {
+            Ok(value) => value,
+            Err(error) => return format!("# cannot print the settings: {error}"),
+        };
+        if self.model.api_key.is_some()
+            && let Some(model) = value.get_mut("model").and_then(toml::Value::as_table_mut) {
+                model.insert("api_key".into(), toml::Value::String("[redacted]".into()));
+            }
+        toml::to_string_pretty(&value).unwrap_or_default()
+    }
+}
