@@ -7,7 +7,7 @@ use parasol_agent::{Message, Model, ModelError, ModelEvent, ModelRequest, StopRe
 use secrecy::SecretString;
 use serde_json::json;
 
-use crate::support::{FakeProvider, Reply, collect, fixture, text_of};
+use crate::support::{FakeProvider, Reply, collect, fixture, opening_error, text_of};
 
 fn model(server: &FakeProvider) -> AnthropicModel {
     let mut config = AnthropicConfig::new("claude-sonnet-4-5");
@@ -94,7 +94,7 @@ async fn a_stream_cut_off_inside_a_tool_use_is_an_error() {
 async fn an_overloaded_api_is_retried_then_reported() {
     let overloaded = r#"{"type":"error","error":{"type":"overloaded_error","message":"Overloaded"},"request_id":"req_011CSHoEeqs5C35K2UUqR7Fy"}"#;
     let server = FakeProvider::start(vec![Reply::error(529, overloaded); 3]).await;
-    let error = model(&server).stream(request(ToolChoice::Auto)).await.unwrap_err().to_string();
+    let error = opening_error(model(&server).stream(request(ToolChoice::Auto)).await).to_string();
 
     assert!(error.contains("529") && error.contains("Overloaded"), "{error}");
     assert_eq!(server.received().len(), 3);

@@ -7,7 +7,7 @@ use parasol_agent::{Message, Model, ModelError, ModelEvent, ModelRequest, StopRe
 use secrecy::SecretString;
 use serde_json::json;
 
-use crate::support::{FakeProvider, Reply, collect, fixture, text_of};
+use crate::support::{FakeProvider, Reply, collect, fixture, opening_error, text_of};
 
 fn model(server: &FakeProvider) -> OpenAiModel {
     let mut config = OpenAiConfig::new("gpt-4o-mini");
@@ -148,7 +148,7 @@ async fn malformed_json_in_the_stream_is_an_error_not_a_panic() {
 async fn a_refused_key_is_reported_with_the_providers_message_and_not_retried() {
     let body = r#"{"error":{"message":"Incorrect API key provided: sk-test-***123. You can find your API key at https://platform.openai.com/account/api-keys.","type":"invalid_request_error","param":null,"code":"invalid_api_key"}}"#;
     let server = FakeProvider::start(vec![Reply::error(401, body), Reply::error(401, body)]).await;
-    let error = model(&server).stream(request()).await.unwrap_err();
+    let error = opening_error(model(&server).stream(request()).await);
 
     let text = error.to_string();
     assert!(text.contains("401") && text.contains("Incorrect API key provided"), "{text}");
@@ -176,7 +176,7 @@ async fn rate_limits_and_server_errors_are_retried_with_backoff() {
 async fn retries_are_bounded() {
     let busy = r#"{"error":{"message":"The engine is currently overloaded","type":"server_error"}}"#;
     let server = FakeProvider::start(vec![Reply::error(500, busy); 5]).await;
-    let error = model(&server).stream(request()).await.unwrap_err();
+    let error = opening_error(model(&server).stream(request()).await);
 
     assert!(error.to_string().contains("overloaded"), "{error}");
     assert_eq!(server.received().len(), 3, "one try and two retries");
@@ -189,7 +189,7 @@ async fn an_unreachable_server_is_named_in_the_error() {
     let mut config = OpenAiConfig::new("llama3");
     config.base_url = format!("http://127.0.0.1:{port}/v1");
     config.retry = RetryPolicy { max_retries: 1, base_delay: Duration::from_millis(1), max_delay: Duration::from_millis(1) };
-    let error = OpenAiModel::new(config).unwrap().stream(request()).await.unwrap_err().to_string();
+    let error = opening_error(OpenAiModel::new(config).unwrap().stream(request()).await).to_string();
 
     assert!(error.contains(&format!("http://127.0.0.1:{port}/v1/chat/completions")), "{error}");
     assert!(error.contains("check that the server is running"), "{error}");

@@ -134,3 +134,11 @@ pub fn text_of(events: &[parasol_agent::ModelEvent]) -> String {
         })
         .collect()
 }
+
+/// The error a stream failed to open with.
+pub fn opening_error<T>(result: Result<T, parasol_agent::ModelError>) -> parasol_agent::ModelError {
+    match result {
+        Ok(_) => panic!("the stream opened"),
+        Err(error) => error,
+    }
+}
