@@ -10,8 +10,8 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use futures::stream::{BoxStream, FuturesUnordered};
 use futures::StreamExt;
+use futures::stream::{BoxStream, FuturesUnordered};
 use serde_json::Value;
 
 use crate::event::AgentEvent;
@@ -56,7 +56,11 @@ pub struct Agent {
 impl Agent {
     /// An agent that answers with `model`, which may call `tools`.
     pub fn new(model: Arc<dyn Model>, tools: ToolSet, config: AgentConfig) -> Self {
-        Self { model, tools, config }
+        Self {
+            model,
+            tools,
+            config,
+        }
     }
 
     /// The model it uses.
@@ -164,12 +168,23 @@ impl Agent {
         let mut request = ModelRequest {
             system: self.config.system_prompt.clone(),
             messages: conversation.to_vec(),
-            tools: if offer_tools { self.tools.specs() } else { Vec::new() },
-            tool_choice: if offer_tools { ToolChoice::Auto } else { ToolChoice::None },
+            tools: if offer_tools {
+                self.tools.specs()
+            } else {
+                Vec::new()
+            },
+            tool_choice: if offer_tools {
+                ToolChoice::Auto
+            } else {
+                ToolChoice::None
+            },
             max_tokens: self.config.max_tokens,
         };
         window::fit(self.model.as_ref(), &mut request).map_err(|error| error.to_string())?;
-        self.model.stream(request).await.map_err(|error| error.to_string())
+        self.model
+            .stream(request)
+            .await
+            .map_err(|error| error.to_string())
     }
 
     async fn run_tool(
@@ -179,10 +194,15 @@ impl Agent {
     ) -> (usize, Result<Value, ToolError>, Duration) {
         let started = Instant::now();
         let outcome = match &call.malformed {
-            Some(reason) => {
-                Err(ToolError::InvalidInput { tool: call.name.clone(), reason: reason.clone() })
+            Some(reason) => Err(ToolError::InvalidInput {
+                tool: call.name.clone(),
+                reason: reason.clone(),
+            }),
+            None => {
+                self.tools
+                    .call(&call.name, call.input.clone(), self.config.tool_timeout)
+                    .await
             }
-            None => self.tools.call(&call.name, call.input.clone(), self.config.tool_timeout).await,
         };
         if let Err(error) = &outcome {
             tracing::info!(tool = %call.name, %error, "tool call failed");
@@ -203,14 +223,19 @@ impl Turn {
     fn message(&self) -> Message {
         let mut content = Vec::new();
         if !self.text.is_empty() {
-            content.push(ContentBlock::Text { text: self.text.clone() });
+            content.push(ContentBlock::Text {
+                text: self.text.clone(),
+            });
         }
         content.extend(self.calls.iter().map(|call| ContentBlock::ToolUse {
             id: call.id.clone(),
             name: call.name.clone(),
             input: call.input.clone(),
         }));
-        Message { role: Role::Assistant, content }
+        Message {
+            role: Role::Assistant,
+            content,
+        }
     }
 }
 
@@ -221,5 +246,9 @@ fn result_block(call: &ToolCall, outcome: Result<Value, ToolError>) -> ContentBl
         Ok(value) => (value.to_string(), false),
         Err(error) => (error.to_string(), true),
     };
-    ContentBlock::ToolResult { tool_use_id: call.id.clone(), content, is_error }
+    ContentBlock::ToolResult {
+        tool_use_id: call.id.clone(),
+        content,
+        is_error,
+    }
 }

@@ -58,12 +58,18 @@ pub struct Message {
 impl Message {
     /// A user message holding one piece of text.
     pub fn user(text: impl Into<String>) -> Self {
-        Self { role: Role::User, content: vec![ContentBlock::Text { text: text.into() }] }
+        Self {
+            role: Role::User,
+            content: vec![ContentBlock::Text { text: text.into() }],
+        }
     }
 
     /// An assistant message holding one piece of text.
     pub fn assistant(text: impl Into<String>) -> Self {
-        Self { role: Role::Assistant, content: vec![ContentBlock::Text { text: text.into() }] }
+        Self {
+            role: Role::Assistant,
+            content: vec![ContentBlock::Text { text: text.into() }],
+        }
     }
 
     /// The message's text blocks joined together.
@@ -81,6 +87,9 @@ impl Message {
     /// rather than one that only carries tool results.
     pub fn starts_exchange(&self) -> bool {
         self.role == Role::User
-            && self.content.iter().any(|block| matches!(block, ContentBlock::Text { .. }))
+            && self
+                .content
+                .iter()
+                .any(|block| matches!(block, ContentBlock::Text { .. }))
     }
 }

@@ -49,12 +49,18 @@ impl ScriptedModel {
 
     /// Adds a turn at the end of the script.
     pub fn push_turn(&self, turn: Vec<Step>) {
-        self.turns.lock().unwrap_or_else(PoisonError::into_inner).push_back(turn);
+        self.turns
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .push_back(turn);
     }
 
     /// The requests received so far.
     pub fn requests(&self) -> Vec<ModelRequest> {
-        self.requests.lock().unwrap_or_else(PoisonError::into_inner).clone()
+        self.requests
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
     }
 }
 
@@ -69,10 +75,19 @@ impl Model for ScriptedModel {
     }
 
     async fn stream(&self, request: ModelRequest) -> Result<ModelStream, ModelError> {
-        self.requests.lock().unwrap_or_else(PoisonError::into_inner).push(request);
-        let turn = self.turns.lock().unwrap_or_else(PoisonError::into_inner).pop_front();
+        self.requests
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .push(request);
+        let turn = self
+            .turns
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .pop_front();
         let Some(turn) = turn else {
-            return Err(ModelError::Local("the scripted model has no turns left".to_owned()));
+            return Err(ModelError::Local(
+                "the scripted model has no turns left".to_owned(),
+            ));
         };
         let stream = futures::stream::iter(turn).filter_map(|step| async move {
             match step {
@@ -81,9 +96,10 @@ impl Model for ScriptedModel {
                     tokio::time::sleep(duration).await;
                     None
                 }
-                Step::Fail(message) => {
-                    Some(Err(ModelError::Provider { provider: "scripted", message }))
-                }
+                Step::Fail(message) => Some(Err(ModelError::Provider {
+                    provider: "scripted",
+                    message,
+                })),
             }
         });
         Ok(stream.boxed())

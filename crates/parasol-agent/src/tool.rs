@@ -76,8 +76,10 @@ pub trait Tool: Send + Sync + 'static {
     fn description(&self) -> String;
 
     /// Runs it.
-    fn call(&self, args: Self::Args)
-    -> impl Future<Output = Result<Self::Output, Self::Error>> + Send;
+    fn call(
+        &self,
+        args: Self::Args,
+    ) -> impl Future<Output = Result<Self::Output, Self::Error>> + Send;
 }
 
 /// Why a tool call produced no result. Every variant is fed back to the model as an
@@ -121,10 +123,15 @@ trait DynTool: Send + Sync {
 impl<T: Tool> DynTool for T {
     fn call_json(&self, input: Value) -> BoxFuture<'_, Result<Value, ToolError>> {
         Box::pin(async move {
-            let args: T::Args = serde_json::from_value(input).map_err(|error| {
-                ToolError::InvalidInput { tool: T::NAME.to_owned(), reason: error.to_string() }
-            })?;
-            let output = self.call(args).await.map_err(|error| ToolError::Failed(error.to_string()))?;
+            let args: T::Args =
+                serde_json::from_value(input).map_err(|error| ToolError::InvalidInput {
+                    tool: T::NAME.to_owned(),
+                    reason: error.to_string(),
+                })?;
+            let output = self
+                .call(args)
+                .await
+                .map_err(|error| ToolError::Failed(error.to_string()))?;
             serde_json::to_value(output).map_err(|error| ToolError::Failed(error.to_string()))
         })
     }
@@ -175,7 +182,12 @@ impl ToolSet {
     }
 
     /// Runs the tool `name` with the model's `input`, within `limit`.
-    pub async fn call(&self, name: &str, input: Value, limit: Duration) -> Result<Value, ToolError> {
+    pub async fn call(
+        &self,
+        name: &str,
+        input: Value,
+        limit: Duration,
+    ) -> Result<Value, ToolError> {
         let Some((_, tool)) = self.tools.get(name) else {
             return Err(ToolError::Unknown {
                 name: name.to_owned(),
@@ -184,7 +196,10 @@ impl ToolSet {
         };
         match tokio::time::timeout(limit, tool.call_json(input)).await {
             Ok(result) => result,
-            Err(_) => Err(ToolError::Timeout { tool: name.to_owned(), limit }),
+            Err(_) => Err(ToolError::Timeout {
+                tool: name.to_owned(),
+                limit,
+            }),
         }
     }
 }

@@ -15,10 +15,17 @@ pub fn fit(model: &dyn Model, request: &mut ModelRequest) -> Result<(), ModelErr
     let tools: usize = request
         .tools
         .iter()
-        .map(|tool| model.count_tokens(&tool.input_schema.to_string()) + model.count_tokens(&tool.description))
+        .map(|tool| {
+            model.count_tokens(&tool.input_schema.to_string())
+                + model.count_tokens(&tool.description)
+        })
         .sum();
     let fixed = model.count_tokens(&request.system) + tools + request.max_tokens as usize;
-    let costs: Vec<usize> = request.messages.iter().map(|message| cost(model, message)).collect();
+    let costs: Vec<usize> = request
+        .messages
+        .iter()
+        .map(|message| cost(model, message))
+        .collect();
     let mut total = fixed + costs.iter().sum::<usize>();
 
     let mut start = 0;
@@ -27,7 +34,10 @@ pub fn fit(model: &dyn Model, request: &mut ModelRequest) -> Result<(), ModelErr
         let Some(next) = (start + 1..request.messages.len())
             .find(|&index| request.messages[index].starts_exchange())
         else {
-            return Err(ModelError::ContextOverflow { needed: total, limit });
+            return Err(ModelError::ContextOverflow {
+                needed: total,
+                limit,
+            });
         };
         total -= costs[start..next].iter().sum::<usize>();
         start = next;

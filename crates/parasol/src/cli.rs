@@ -11,7 +11,13 @@ use crate::settings::{Overrides, Provider};
 #[command(version, propagate_version = true, max_term_width = 100)]
 pub struct Cli {
     /// The configuration file [default: parasol.toml, when it exists].
-    #[arg(long, short, global = true, env = "PARASOL_CONFIG", value_name = "FILE")]
+    #[arg(
+        long,
+        short,
+        global = true,
+        env = "PARASOL_CONFIG",
+        value_name = "FILE"
+    )]
     pub config: Option<PathBuf>,
 
     /// Where keys, users, the database and models live [default: data].

@@ -32,9 +32,13 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     telemetry::init(cli.log.as_deref().unwrap_or(default_log))?;
     let settings = Settings::load(cli.config.as_deref(), &cli.overrides())?;
 
-    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
     match cli.command {
         Command::Ask(args) => runtime.block_on(commands::ask::run(settings, args)),
-        Command::Config(ConfigCommand::Check) => commands::config::check(&settings, cli.config.as_deref()),
+        Command::Config(ConfigCommand::Check) => {
+            commands::config::check(&settings, cli.config.as_deref())
+        }
     }
 }

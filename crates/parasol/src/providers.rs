@@ -5,7 +5,9 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use parasol_agent::Model;
-use parasol_agent::model::{AnthropicConfig, AnthropicModel, OpenAiConfig, OpenAiModel, RetryPolicy};
+use parasol_agent::model::{
+    AnthropicConfig, AnthropicModel, OpenAiConfig, OpenAiModel, RetryPolicy,
+};
 use secrecy::SecretString;
 
 use crate::settings::{ModelSettings, Provider, Settings};
@@ -15,17 +17,25 @@ pub const DEFAULT_MODEL_FILE: &str = "SmolLM2-135M-Instruct.Q4_1.gguf";
 
 /// Where the local model is read from.
 pub fn local_model_path(settings: &Settings) -> PathBuf {
-    settings.model.path.clone().unwrap_or_else(|| settings.data_dir.join("models").join(DEFAULT_MODEL_FILE))
+    settings
+        .model
+        .path
+        .clone()
+        .unwrap_or_else(|| settings.data_dir.join("models").join(DEFAULT_MODEL_FILE))
 }
 
 /// Loads or connects the model the settings name. Loading a local model reads the
 /// whole file, so it runs on a blocking thread.
 pub async fn build(settings: &Settings) -> anyhow::Result<Arc<dyn Model>> {
     let model = &settings.model;
-    let retry = RetryPolicy { max_retries: model.max_retries, ..RetryPolicy::default() };
+    let retry = RetryPolicy {
+        max_retries: model.max_retries,
+        ..RetryPolicy::default()
+    };
     match model.provider {
         Provider::Openai => {
-            let mut config = OpenAiConfig::new(model.name.clone().unwrap_or_else(|| "gpt-4o-mini".into()));
+            let mut config =
+                OpenAiConfig::new(model.name.clone().unwrap_or_else(|| "gpt-4o-mini".into()));
             if let Some(url) = &model.base_url {
                 config.base_url.clone_from(url);
             }
@@ -37,7 +47,10 @@ pub async fn build(settings: &Settings) -> anyhow::Result<Arc<dyn Model>> {
             Ok(Arc::new(OpenAiModel::new(config)?))
         }
         Provider::Anthropic => {
-            let name = model.name.clone().unwrap_or_else(|| "claude-sonnet-4-5".into());
+            let name = model
+                .name
+                .clone()
+                .unwrap_or_else(|| "claude-sonnet-4-5".into());
             let mut config = AnthropicConfig::new(name);
             if let Some(url) = &model.base_url {
                 config.base_url.clone_from(url);
@@ -87,5 +100,8 @@ fn api_key(model: &ModelSettings, variable: &str) -> anyhow::Result<Option<Secre
             .with_context(|| format!("cannot read model.api_key_file {}", path.display()))?;
         return Ok(Some(SecretString::from(key.trim().to_owned())));
     }
-    Ok(std::env::var(variable).ok().filter(|key| !key.is_empty()).map(SecretString::from))
+    Ok(std::env::var(variable)
+        .ok()
+        .filter(|key| !key.is_empty())
+        .map(SecretString::from))
 }

@@ -21,7 +21,11 @@ pub struct Settings {
 
 impl Default for Settings {
     fn default() -> Self {
-        Self { data_dir: PathBuf::from("data"), model: ModelSettings::default(), agent: AgentSettings::default() }
+        Self {
+            data_dir: PathBuf::from("data"),
+            model: ModelSettings::default(),
+            agent: AgentSettings::default(),
+        }
     }
 }
 
@@ -142,19 +146,25 @@ impl Settings {
     pub fn load(file: Option<&Path>, overrides: &Overrides) -> Result<Self, SettingsError> {
         let mut figment = Figment::from(Serialized::defaults(Settings::default()));
         match file {
-            Some(path) if !path.exists() => return Err(SettingsError::MissingFile(path.to_owned())),
+            Some(path) if !path.exists() => {
+                return Err(SettingsError::MissingFile(path.to_owned()));
+            }
             Some(path) => figment = figment.merge(Toml::file_exact(path)),
             None if Path::new(DEFAULT_FILE).exists() => {
                 figment = figment.merge(Toml::file_exact(DEFAULT_FILE));
             }
             None => {}
         }
-        figment = figment.merge(Env::prefixed("PARASOL_").split("__").ignore(&["log", "config"]));
+        figment = figment.merge(
+            Env::prefixed("PARASOL_")
+                .split("__")
+                .ignore(&["log", "config"]),
+        );
         for (key, value) in &overrides.0 {
             figment = figment.merge(Serialized::default(key, value));
         }
         figment.extract().map_err(|error| {
-            let messages: Vec<String> = error.into_iter().map(|e| e.to_string()).collect();
+            let messages: Vec<String> = error.into_iter().map(|error| describe(&error)).collect();
             SettingsError::Invalid(messages.join("; "))
         })
     }
@@ -166,9 +176,26 @@ impl Settings {
             Err(error) => return format!("# cannot print the settings: {error}"),
         };
         if self.model.api_key.is_some()
-            && let Some(model) = value.get_mut("model").and_then(toml::Value::as_table_mut) {
-                model.insert("api_key".into(), toml::Value::String("[redacted]".into()));
-            }
+            && let Some(model) = value.get_mut("model").and_then(toml::Value::as_table_mut)
+        {
+            model.insert("api_key".into(), toml::Value::String("[redacted]".into()));
+        }
         toml::to_string_pretty(&value).unwrap_or_default()
     }
+}
+
+/// One figment error as "what, for which key, from where", without figment's profile
+/// name (Parasol has one profile).
+fn describe(error: &figment::Error) -> String {
+    let mut text = error.kind.to_string();
+    if !error.path.is_empty() {
+        text.push_str(&format!(" for key `{}`", error.path.join(".")));
+    }
+    if let Some(metadata) = &error.metadata {
+        match &metadata.source {
+            Some(source) => text.push_str(&format!(" in {source}")),
+            None => text.push_str(&format!(" from {}", metadata.name)),
+        }
+    }
+    text
 }

@@ -69,8 +69,15 @@ impl AnthropicModel {
         let client = reqwest::Client::builder()
             .connect_timeout(config.connect_timeout)
             .build()
-            .map_err(|error| ModelError::Unreachable { url: url.clone(), reason: error.to_string() })?;
-        Ok(Self { config, client, url })
+            .map_err(|error| ModelError::Unreachable {
+                url: url.clone(),
+                reason: error.to_string(),
+            })?;
+        Ok(Self {
+            config,
+            client,
+            url,
+        })
     }
 
     fn body(&self, request: &ModelRequest) -> Value {
@@ -119,7 +126,11 @@ fn wire_message(message: &Message) -> Value {
             ContentBlock::ToolUse { id, name, input } => {
                 json!({ "type": "tool_use", "id": id, "name": name, "input": input })
             }
-            ContentBlock::ToolResult { tool_use_id, content, is_error } => json!({
+            ContentBlock::ToolResult {
+                tool_use_id,
+                content,
+                is_error,
+            } => json!({
                 "type": "tool_result",
                 "tool_use_id": tool_use_id,
                 "content": content,
@@ -161,14 +172,30 @@ impl Model for AnthropicModel {
 #[derive(Debug, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 enum WireEvent {
-    MessageStart { message: StartMessage },
-    ContentBlockStart { index: usize, content_block: WireBlock },
-    ContentBlockDelta { index: usize, delta: WireDelta },
-    ContentBlockStop { index: usize },
-    MessageDelta { delta: MessageDelta, #[serde(default)] usage: Option<DeltaUsage> },
+    MessageStart {
+        message: StartMessage,
+    },
+    ContentBlockStart {
+        index: usize,
+        content_block: WireBlock,
+    },
+    ContentBlockDelta {
+        index: usize,
+        delta: WireDelta,
+    },
+    ContentBlockStop {
+        index: usize,
+    },
+    MessageDelta {
+        delta: MessageDelta,
+        #[serde(default)]
+        usage: Option<DeltaUsage>,
+    },
     MessageStop,
     Ping,
-    Error { error: Value },
+    Error {
+        error: Value,
+    },
 }
 
 #[derive(Debug, Deserialize)]
@@ -192,7 +219,10 @@ enum WireBlock {
         #[serde(default)]
         text: String,
     },
-    ToolUse { id: String, name: String },
+    ToolUse {
+        id: String,
+        name: String,
+    },
     #[serde(other)]
     Other,
 }
@@ -200,8 +230,12 @@ enum WireBlock {
 #[derive(Debug, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 enum WireDelta {
-    TextDelta { text: String },
-    InputJsonDelta { partial_json: String },
+    TextDelta {
+        text: String,
+    },
+    InputJsonDelta {
+        partial_json: String,
+    },
     #[serde(other)]
     Other,
 }
@@ -225,9 +259,18 @@ struct OpenToolUse {
 
 impl OpenToolUse {
     fn finish(self) -> ToolCall {
-        let json = if self.json.trim().is_empty() { "{}" } else { &self.json };
+        let json = if self.json.trim().is_empty() {
+            "{}"
+        } else {
+            &self.json
+        };
         match serde_json::from_str(json) {
-            Ok(input) => ToolCall { id: self.id, name: self.name, input, malformed: None },
+            Ok(input) => ToolCall {
+                id: self.id,
+                name: self.name,
+                input,
+                malformed: None,
+            },
             Err(error) => ToolCall {
                 id: self.id,
                 name: self.name,
@@ -250,9 +293,7 @@ fn stop_reason(reason: &str) -> StopReason {
 
 /// Messages API events into model events.
 fn decode(
-    events: impl futures::Stream<Item = Result<eventsource_stream::Event, ModelError>>
-    + Send
-    + 'static,
+    events: impl futures::Stream<Item = Result<eventsource_stream::Event, ModelError>> + Send + 'static,
 ) -> impl futures::Stream<Item = Result<ModelEvent, ModelError>> + Send + 'static {
     async_stream::try_stream! {
         let mut open: BTreeMap<usize, OpenToolUse> = BTreeMap::new();

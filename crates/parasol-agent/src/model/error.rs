@@ -76,7 +76,6 @@ impl ModelError {
     pub fn is_retryable(&self) -> bool {
         match self {
             Self::Status { status, .. } => *status == 429 || *status >= 500,
-            Self::Unreachable { .. } => true,
             _ => false,
         }
     }

@@ -63,19 +63,25 @@ pub(crate) async fn send(
 }
 
 fn retry_after(response: &Response) -> Option<Duration> {
-    let value = response.headers().get(reqwest::header::RETRY_AFTER)?.to_str().ok()?;
+    let value = response
+        .headers()
+        .get(reqwest::header::RETRY_AFTER)?
+        .to_str()
+        .ok()?;
     value.trim().parse::<u64>().ok().map(Duration::from_secs)
 }
 
 fn unreachable(url: &str, error: &reqwest::Error) -> ModelError {
-    // reqwest's own message is "error sending request"; the cause says what happened.
-    let mut reason = error.to_string();
-    let mut source = std::error::Error::source(error);
-    while let Some(cause) = source {
-        reason = format!("{reason}: {cause}");
-        source = cause.source();
+    // reqwest's own message repeats the URL; the innermost cause says what happened
+    // ("Connection refused", "failed to lookup address information").
+    let mut cause: &dyn std::error::Error = error;
+    while let Some(source) = cause.source() {
+        cause = source;
     }
-    ModelError::Unreachable { url: url.to_owned(), reason }
+    ModelError::Unreachable {
+        url: url.to_owned(),
+        reason: cause.to_string(),
+    }
 }
 
 /// Turns an error answer into a [`ModelError::Status`] carrying the provider's message.
@@ -119,5 +125,8 @@ fn hint(status: StatusCode) -> &'static str {
 
 /// A connection-level failure in the middle of a stream.
 pub(crate) fn read_error(provider: &'static str, error: impl std::fmt::Display) -> ModelError {
-    ModelError::Malformed { provider, detail: format!("reading the stream failed: {error}") }
+    ModelError::Malformed {
+        provider,
+        detail: format!("reading the stream failed: {error}"),
+    }
 }

@@ -69,8 +69,15 @@ impl OpenAiModel {
         let client = reqwest::Client::builder()
             .connect_timeout(config.connect_timeout)
             .build()
-            .map_err(|error| ModelError::Unreachable { url: url.clone(), reason: error.to_string() })?;
-        Ok(Self { config, client, url })
+            .map_err(|error| ModelError::Unreachable {
+                url: url.clone(),
+                reason: error.to_string(),
+            })?;
+        Ok(Self {
+            config,
+            client,
+            url,
+        })
     }
 
     fn body(&self, request: &ModelRequest) -> Value {
@@ -113,7 +120,11 @@ fn wire_messages(message: &Message) -> Vec<Value> {
             let mut out = Vec::new();
             for block in &message.content {
                 match block {
-                    ContentBlock::ToolResult { tool_use_id, content, .. } => out.push(
+                    ContentBlock::ToolResult {
+                        tool_use_id,
+                        content,
+                        ..
+                    } => out.push(
                         json!({ "role": "tool", "tool_call_id": tool_use_id, "content": content }),
                     ),
                     ContentBlock::Text { text } => {
@@ -227,10 +238,23 @@ struct PartialCall {
 
 impl PartialCall {
     fn finish(self, index: usize) -> ToolCall {
-        let id = if self.id.is_empty() { format!("call_{index}") } else { self.id };
-        let arguments = if self.arguments.trim().is_empty() { "{}" } else { &self.arguments };
+        let id = if self.id.is_empty() {
+            format!("call_{index}")
+        } else {
+            self.id
+        };
+        let arguments = if self.arguments.trim().is_empty() {
+            "{}"
+        } else {
+            &self.arguments
+        };
         match serde_json::from_str(arguments) {
-            Ok(input) => ToolCall { id, name: self.name, input, malformed: None },
+            Ok(input) => ToolCall {
+                id,
+                name: self.name,
+                input,
+                malformed: None,
+            },
             Err(error) => ToolCall {
                 id,
                 name: self.name,
@@ -253,9 +277,7 @@ fn stop_reason(finish_reason: &str) -> StopReason {
 
 /// Chat-completion chunks into model events.
 fn decode(
-    events: impl futures::Stream<Item = Result<eventsource_stream::Event, ModelError>>
-    + Send
-    + 'static,
+    events: impl futures::Stream<Item = Result<eventsource_stream::Event, ModelError>> + Send + 'static,
 ) -> impl futures::Stream<Item = Result<ModelEvent, ModelError>> + Send + 'static {
     async_stream::try_stream! {
         let mut calls: BTreeMap<usize, PartialCall> = BTreeMap::new();

@@ -15,7 +15,10 @@ pub(crate) fn events(
     response.bytes_stream().eventsource().map(move |item| {
         item.map_err(|error| match error {
             EventStreamError::Transport(error) => read_error(provider, error),
-            other => ModelError::Malformed { provider, detail: other.to_string() },
+            other => ModelError::Malformed {
+                provider,
+                detail: other.to_string(),
+            },
         })
     })
 }

@@ -86,7 +86,12 @@ impl Tool for Broken {
 }
 
 fn call(id: &str, name: &str, input: Value) -> Step {
-    Step::Event(ModelEvent::ToolUse(ToolCall { id: id.into(), name: name.into(), input, malformed: None }))
+    Step::Event(ModelEvent::ToolUse(ToolCall {
+        id: id.into(),
+        name: name.into(),
+        input,
+        malformed: None,
+    }))
 }
 
 fn text(text: &str) -> Step {
@@ -94,7 +99,13 @@ fn text(text: &str) -> Step {
 }
 
 fn stop(reason: StopReason) -> Step {
-    Step::Event(ModelEvent::Stop { reason, usage: Usage { input_tokens: 10, output_tokens: 5 } })
+    Step::Event(ModelEvent::Stop {
+        reason,
+        usage: Usage {
+            input_tokens: 10,
+            output_tokens: 5,
+        },
+    })
 }
 
 fn answer(words: &str) -> Vec<Step> {
@@ -102,7 +113,11 @@ fn answer(words: &str) -> Vec<Step> {
 }
 
 fn agent(model: &ScriptedModel, tools: ToolSet) -> Agent {
-    let config = AgentConfig { tool_timeout: Duration::from_millis(500), max_cycles: 4, ..AgentConfig::default() };
+    let config = AgentConfig {
+        tool_timeout: Duration::from_millis(500),
+        max_cycles: 4,
+        ..AgentConfig::default()
+    };
     Agent::new(Arc::new(model.clone()), tools, config)
 }
 
@@ -118,9 +133,11 @@ fn results_sent(model: &ScriptedModel, index: usize) -> Vec<(String, String, boo
     last.content
         .iter()
         .filter_map(|block| match block {
-            ContentBlock::ToolResult { tool_use_id, content, is_error } => {
-                Some((tool_use_id.clone(), content.clone(), *is_error))
-            }
+            ContentBlock::ToolResult {
+                tool_use_id,
+                content,
+                is_error,
+            } => Some((tool_use_id.clone(), content.clone(), *is_error)),
             _ => None,
         })
         .collect()
@@ -128,23 +145,65 @@ fn results_sent(model: &ScriptedModel, index: usize) -> Vec<(String, String, boo
 
 #[tokio::test]
 async fn a_plain_answer_streams_then_ends_with_final_and_usage() {
-    let model = ScriptedModel::new([vec![text("Hello"), text(", Ana."), stop(StopReason::EndTurn)]]);
+    let model = ScriptedModel::new([vec![
+        text("Hello"),
+        text(", Ana."),
+        stop(StopReason::EndTurn),
+    ]]);
     let events = run(&agent(&model, ToolSet::new()), "hi").await;
 
-    assert_eq!(events[0], AgentEvent::TextDelta { text: "Hello".into() });
-    assert_eq!(events[1], AgentEvent::TextDelta { text: ", Ana.".into() });
-    assert!(matches!(&events[2], AgentEvent::Message { message } if message.text() == "Hello, Ana."));
-    assert_eq!(events[3], AgentEvent::CycleEnd { cycle: 1, stop_reason: StopReason::EndTurn });
-    assert_eq!(events[4], AgentEvent::Final { text: "Hello, Ana.".into() });
-    assert_eq!(events[5], AgentEvent::Usage { usage: Usage { input_tokens: 10, output_tokens: 5 } });
+    assert_eq!(
+        events[0],
+        AgentEvent::TextDelta {
+            text: "Hello".into()
+        }
+    );
+    assert_eq!(
+        events[1],
+        AgentEvent::TextDelta {
+            text: ", Ana.".into()
+        }
+    );
+    assert!(
+        matches!(&events[2], AgentEvent::Message { message } if message.text() == "Hello, Ana.")
+    );
+    assert_eq!(
+        events[3],
+        AgentEvent::CycleEnd {
+            cycle: 1,
+            stop_reason: StopReason::EndTurn
+        }
+    );
+    assert_eq!(
+        events[4],
+        AgentEvent::Final {
+            text: "Hello, Ana.".into()
+        }
+    );
+    assert_eq!(
+        events[5],
+        AgentEvent::Usage {
+            usage: Usage {
+                input_tokens: 10,
+                output_tokens: 5
+            }
+        }
+    );
     assert_eq!(events.len(), 6);
-    assert_eq!(model.requests()[0].system, AgentConfig::default().system_prompt);
+    assert_eq!(
+        model.requests()[0].system,
+        AgentConfig::default().system_prompt
+    );
 }
 
 #[tokio::test(start_paused = true)]
 async fn two_tool_calls_run_concurrently_and_results_keep_their_order() {
     let model = ScriptedModel::new([
-        vec![call("a", "sleep", json!({ "millis": 300 })), call("b", "sleep", json!({ "millis": 100 })), stop(StopReason::ToolUse)],
+        vec![
+            call("a", "sleep", json!({ "millis": 300 })),
+            call("b", "sleep", json!({ "millis": 100 })),
+            stop(StopReason::ToolUse),
+        ],
         answer("Done."),
     ]);
     let mut tools = ToolSet::new();
@@ -153,7 +212,11 @@ async fn two_tool_calls_run_concurrently_and_results_keep_their_order() {
     let events = run(&agent(&model, tools), "wait twice").await;
 
     // Run one after the other they would take 400 ms.
-    assert!(started.elapsed() < Duration::from_millis(350), "{:?}", started.elapsed());
+    assert!(
+        started.elapsed() < Duration::from_millis(350),
+        "{:?}",
+        started.elapsed()
+    );
     let ends: Vec<&str> = events
         .iter()
         .filter_map(|event| match event {
@@ -171,13 +234,23 @@ async fn two_tool_calls_run_concurrently_and_results_keep_their_order() {
 
 #[tokio::test]
 async fn a_failing_tool_becomes_an_error_result_for_the_model() {
-    let model = ScriptedModel::new([vec![call("x", "broken", json!({})), stop(StopReason::ToolUse)], answer("Sorry.")]);
+    let model = ScriptedModel::new([
+        vec![call("x", "broken", json!({})), stop(StopReason::ToolUse)],
+        answer("Sorry."),
+    ]);
     let mut tools = ToolSet::new();
     tools.register(Broken);
     let events = run(&agent(&model, tools), "weather?").await;
 
     let sent = results_sent(&model, 1);
-    assert_eq!(sent, [("x".into(), "the weather service answered 503; try again in a minute".into(), true)]);
+    assert_eq!(
+        sent,
+        [(
+            "x".into(),
+            "the weather service answered 503; try again in a minute".into(),
+            true
+        )]
+    );
     assert!(events.iter().any(|event| matches!(event,
         AgentEvent::ToolEnd { error: Some(error), output: None, .. } if error.contains("503"))));
     assert!(matches!(events.last(), Some(AgentEvent::Usage { .. })));
@@ -185,22 +258,37 @@ async fn a_failing_tool_becomes_an_error_result_for_the_model() {
 
 #[tokio::test(start_paused = true)]
 async fn a_tool_past_its_timeout_is_stopped_and_reported() {
-    let model = ScriptedModel::new([vec![call("s", "sleep", json!({ "millis": 60_000 })), stop(StopReason::ToolUse)], answer("It timed out.")]);
+    let model = ScriptedModel::new([
+        vec![
+            call("s", "sleep", json!({ "millis": 60_000 })),
+            stop(StopReason::ToolUse),
+        ],
+        answer("It timed out."),
+    ]);
     let sleep = Sleep::default();
     let mut tools = ToolSet::new();
     tools.register(sleep.clone());
     run(&agent(&model, tools), "wait a minute").await;
 
     let sent = results_sent(&model, 1);
-    assert!(sent[0].2 && sent[0].1.contains("did not finish within 0.5 s"), "{sent:?}");
+    assert!(
+        sent[0].2 && sent[0].1.contains("did not finish within 0.5 s"),
+        "{sent:?}"
+    );
     assert!(sleep.dropped_early.load(Ordering::SeqCst));
 }
 
 #[tokio::test]
 async fn arguments_that_do_not_match_the_schema_are_sent_back_to_be_corrected() {
     let model = ScriptedModel::new([
-        vec![call("1", "sleep", json!({ "millis": "soon" })), stop(StopReason::ToolUse)],
-        vec![call("2", "sleep", json!({ "millis": 1 })), stop(StopReason::ToolUse)],
+        vec![
+            call("1", "sleep", json!({ "millis": "soon" })),
+            stop(StopReason::ToolUse),
+        ],
+        vec![
+            call("2", "sleep", json!({ "millis": 1 })),
+            stop(StopReason::ToolUse),
+        ],
         answer("Slept."),
     ]);
     let sleep = Sleep::default();
@@ -210,9 +298,24 @@ async fn arguments_that_do_not_match_the_schema_are_sent_back_to_be_corrected() 
 
     let sent = results_sent(&model, 1);
     assert!(sent[0].2, "{sent:?}");
-    assert!(sent[0].1.starts_with("invalid arguments for `sleep`: invalid type: string \"soon\""), "{sent:?}");
-    assert_eq!(sleep.finished.load(Ordering::SeqCst), 1, "the corrected call ran");
-    assert_eq!(events.iter().filter(|event| matches!(event, AgentEvent::CycleEnd { .. })).count(), 3);
+    assert!(
+        sent[0]
+            .1
+            .starts_with("invalid arguments for `sleep`: invalid type: string \"soon\""),
+        "{sent:?}"
+    );
+    assert_eq!(
+        sleep.finished.load(Ordering::SeqCst),
+        1,
+        "the corrected call ran"
+    );
+    assert_eq!(
+        events
+            .iter()
+            .filter(|event| matches!(event, AgentEvent::CycleEnd { .. }))
+            .count(),
+        3
+    );
 }
 
 #[tokio::test]
@@ -224,7 +327,11 @@ async fn malformed_arguments_and_unknown_tools_are_errors_for_the_model() {
         malformed: Some("the arguments are not valid JSON (EOF)".into()),
     }));
     let model = ScriptedModel::new([
-        vec![malformed, call("u", "teleport", json!({})), stop(StopReason::ToolUse)],
+        vec![
+            malformed,
+            call("u", "teleport", json!({})),
+            stop(StopReason::ToolUse),
+        ],
         answer("I cannot."),
     ]);
     let mut tools = ToolSet::new();
@@ -233,12 +340,20 @@ async fn malformed_arguments_and_unknown_tools_are_errors_for_the_model() {
 
     let sent = results_sent(&model, 1);
     assert!(sent[0].1.contains("not valid JSON"), "{sent:?}");
-    assert_eq!(sent[1].1, "there is no tool named `teleport`; the tools are: sleep");
+    assert_eq!(
+        sent[1].1,
+        "there is no tool named `teleport`; the tools are: sleep"
+    );
 }
 
 #[tokio::test]
 async fn the_last_cycle_offers_no_tools_so_the_run_ends_with_an_answer() {
-    let looping = || vec![call("l", "sleep", json!({ "millis": 1 })), stop(StopReason::ToolUse)];
+    let looping = || {
+        vec![
+            call("l", "sleep", json!({ "millis": 1 })),
+            stop(StopReason::ToolUse),
+        ]
+    };
     let model = ScriptedModel::new([looping(), looping(), looping(), answer("Enough.")]);
     let mut tools = ToolSet::new();
     tools.register(Sleep::default());
@@ -249,22 +364,40 @@ async fn the_last_cycle_offers_no_tools_so_the_run_ends_with_an_answer() {
     assert!(requests[..3].iter().all(|request| request.tools.len() == 1));
     assert!(requests[3].tools.is_empty());
     assert_eq!(requests[3].tool_choice, parasol_agent::ToolChoice::None);
-    assert!(events.contains(&AgentEvent::Final { text: "Enough.".into() }));
+    assert!(events.contains(&AgentEvent::Final {
+        text: "Enough.".into()
+    }));
 }
 
 #[tokio::test]
 async fn a_model_error_mid_answer_ends_the_run_with_an_error_event() {
-    let model = ScriptedModel::new([vec![text("Tomorrow"), Step::Fail("connection reset".into())]]);
+    let model = ScriptedModel::new([vec![
+        text("Tomorrow"),
+        Step::Fail("connection reset".into()),
+    ]]);
     let events = run(&agent(&model, ToolSet::new()), "tomorrow?").await;
 
-    assert_eq!(events[0], AgentEvent::TextDelta { text: "Tomorrow".into() });
-    assert!(matches!(&events[1], AgentEvent::Error { message } if message.contains("connection reset")));
+    assert_eq!(
+        events[0],
+        AgentEvent::TextDelta {
+            text: "Tomorrow".into()
+        }
+    );
+    assert!(
+        matches!(&events[1], AgentEvent::Error { message } if message.contains("connection reset"))
+    );
     assert_eq!(events.len(), 2);
 }
 
 #[tokio::test(start_paused = true)]
 async fn dropping_the_event_stream_cancels_running_tools() {
-    let model = ScriptedModel::new([vec![call("s", "sleep", json!({ "millis": 400 })), stop(StopReason::ToolUse)], answer("never")]);
+    let model = ScriptedModel::new([
+        vec![
+            call("s", "sleep", json!({ "millis": 400 })),
+            stop(StopReason::ToolUse),
+        ],
+        answer("never"),
+    ]);
     let sleep = Sleep::default();
     let mut tools = ToolSet::new();
     tools.register(sleep.clone());
@@ -281,17 +414,27 @@ async fn dropping_the_event_stream_cancels_running_tools() {
     drop(events);
     tokio::time::sleep(Duration::from_secs(1)).await;
 
-    assert!(sleep.dropped_early.load(Ordering::SeqCst), "the tool's future was dropped");
+    assert!(
+        sleep.dropped_early.load(Ordering::SeqCst),
+        "the tool's future was dropped"
+    );
     assert_eq!(sleep.finished.load(Ordering::SeqCst), 0);
     assert_eq!(model.requests().len(), 1, "no second model call");
 }
 
 #[tokio::test]
 async fn dropping_the_event_stream_cancels_the_model_request() {
-    let model = ScriptedModel::new([vec![text("a"), Step::Pause(Duration::from_secs(3600)), text("b")]]);
+    let model = ScriptedModel::new([vec![
+        text("a"),
+        Step::Pause(Duration::from_secs(3600)),
+        text("b"),
+    ]]);
     let agent = agent(&model, ToolSet::new());
     let mut events = agent.run(vec![Message::user("long")]);
-    assert_eq!(events.next().await, Some(AgentEvent::TextDelta { text: "a".into() }));
+    assert_eq!(
+        events.next().await,
+        Some(AgentEvent::TextDelta { text: "a".into() })
+    );
 
     let waited = tokio::time::timeout(Duration::from_millis(50), events.next()).await;
     assert!(waited.is_err(), "the model is still generating");
@@ -307,7 +450,10 @@ fn a_tool_schema_comes_from_its_argument_type() {
     assert_eq!(spec.name, "sleep");
     assert_eq!(spec.input_schema["type"], "object");
     assert_eq!(spec.input_schema["properties"]["millis"]["type"], "integer");
-    assert_eq!(spec.input_schema["properties"]["millis"]["description"], "Milliseconds to wait.");
+    assert_eq!(
+        spec.input_schema["properties"]["millis"]["description"],
+        "Milliseconds to wait."
+    );
     assert_eq!(spec.input_schema["required"], json!(["millis"]));
     assert!(spec.input_schema.get("$schema").is_none());
 }

@@ -3,7 +3,9 @@
 use std::time::Duration;
 
 use parasol_agent::model::{AnthropicConfig, AnthropicModel, RetryPolicy};
-use parasol_agent::{Message, Model, ModelError, ModelEvent, ModelRequest, StopReason, ToolChoice, ToolSpec, Usage};
+use parasol_agent::{
+    Message, Model, ModelError, ModelEvent, ModelRequest, StopReason, ToolChoice, ToolSpec, Usage,
+};
 use secrecy::SecretString;
 use serde_json::json;
 
@@ -13,7 +15,11 @@ fn model(server: &FakeProvider) -> AnthropicModel {
     let mut config = AnthropicConfig::new("claude-sonnet-4-5");
     config.base_url = server.url();
     config.api_key = Some(SecretString::from("sk-ant-test"));
-    config.retry = RetryPolicy { max_retries: 2, base_delay: Duration::from_millis(5), max_delay: Duration::from_millis(20) };
+    config.retry = RetryPolicy {
+        max_retries: 2,
+        base_delay: Duration::from_millis(5),
+        max_delay: Duration::from_millis(20),
+    };
     AnthropicModel::new(config).unwrap()
 }
 
@@ -33,11 +39,24 @@ fn request(choice: ToolChoice) -> ModelRequest {
 
 #[tokio::test]
 async fn text_and_two_tool_uses_with_split_input_json() {
-    let server = FakeProvider::start(vec![Reply::sse(&fixture("anthropic/two_tool_uses.sse"), 11)]).await;
-    let (events, error) = collect(model(&server).stream(request(ToolChoice::Auto)).await.unwrap()).await;
+    let server = FakeProvider::start(vec![Reply::sse(
+        &fixture("anthropic/two_tool_uses.sse"),
+        11,
+    )])
+    .await;
+    let (events, error) = collect(
+        model(&server)
+            .stream(request(ToolChoice::Auto))
+            .await
+            .unwrap(),
+    )
+    .await;
 
     assert!(error.is_none(), "{error:?}");
-    assert_eq!(text_of(&events), "I'll check the forecast and the local time.");
+    assert_eq!(
+        text_of(&events),
+        "I'll check the forecast and the local time."
+    );
     let calls: Vec<_> = events
         .iter()
         .filter_map(|event| match event {
@@ -52,42 +71,79 @@ async fn text_and_two_tool_uses_with_split_input_json() {
     assert_eq!(calls[1].input, json!({ "timezone": "Europe/Madrid" }));
     assert_eq!(
         events.last(),
-        Some(&ModelEvent::Stop { reason: StopReason::ToolUse, usage: Usage { input_tokens: 472, output_tokens: 89 } })
+        Some(&ModelEvent::Stop {
+            reason: StopReason::ToolUse,
+            usage: Usage {
+                input_tokens: 472,
+                output_tokens: 89
+            }
+        })
     );
 }
 
 #[tokio::test]
 async fn the_request_follows_the_messages_api() {
     let server = FakeProvider::start(vec![Reply::sse(&fixture("anthropic/text.sse"), 4096)]).await;
-    let (events, _) = collect(model(&server).stream(request(ToolChoice::Required)).await.unwrap()).await;
+    let (events, _) = collect(
+        model(&server)
+            .stream(request(ToolChoice::Required))
+            .await
+            .unwrap(),
+    )
+    .await;
     assert_eq!(text_of(&events), "Hello! How can I help you today?");
 
     let received = &server.received()[0];
     assert_eq!(received.headers["x-api-key"], "sk-ant-test");
     assert_eq!(received.headers["anthropic-version"], "2023-06-01");
     assert_eq!(received.body["system"], "You are a weather assistant.");
-    assert_eq!(received.body["tools"][0]["input_schema"]["properties"]["days"]["type"], "integer");
+    assert_eq!(
+        received.body["tools"][0]["input_schema"]["properties"]["days"]["type"],
+        "integer"
+    );
     assert_eq!(received.body["tool_choice"], json!({ "type": "any" }));
     assert_eq!(received.body["messages"][0]["content"][0]["type"], "text");
 }
 
 #[tokio::test]
 async fn an_error_event_mid_stream_is_reported() {
-    let server = FakeProvider::start(vec![Reply::sse(&fixture("anthropic/error_mid_stream.sse"), 32)]).await;
-    let (events, error) = collect(model(&server).stream(request(ToolChoice::Auto)).await.unwrap()).await;
+    let server = FakeProvider::start(vec![Reply::sse(
+        &fixture("anthropic/error_mid_stream.sse"),
+        32,
+    )])
+    .await;
+    let (events, error) = collect(
+        model(&server)
+            .stream(request(ToolChoice::Auto))
+            .await
+            .unwrap(),
+    )
+    .await;
 
     assert_eq!(text_of(&events), "The");
-    let Some(ModelError::Provider { message, .. }) = error else { panic!("{error:?}") };
+    let Some(ModelError::Provider { message, .. }) = error else {
+        panic!("{error:?}")
+    };
     assert_eq!(message, "Overloaded");
 }
 
 #[tokio::test]
 async fn a_stream_cut_off_inside_a_tool_use_is_an_error() {
-    let server = FakeProvider::start(vec![Reply::sse(&fixture("anthropic/truncated.sse"), 32)]).await;
-    let (events, error) = collect(model(&server).stream(request(ToolChoice::Auto)).await.unwrap()).await;
+    let server =
+        FakeProvider::start(vec![Reply::sse(&fixture("anthropic/truncated.sse"), 32)]).await;
+    let (events, error) = collect(
+        model(&server)
+            .stream(request(ToolChoice::Auto))
+            .await
+            .unwrap(),
+    )
+    .await;
 
     assert!(events.is_empty(), "{events:?}");
-    assert!(matches!(error, Some(ModelError::Truncated { .. })), "{error:?}");
+    assert!(
+        matches!(error, Some(ModelError::Truncated { .. })),
+        "{error:?}"
+    );
 }
 
 #[tokio::test]
@@ -96,6 +152,9 @@ async fn an_overloaded_api_is_retried_then_reported() {
     let server = FakeProvider::start(vec![Reply::error(529, overloaded); 3]).await;
     let error = opening_error(model(&server).stream(request(ToolChoice::Auto)).await).to_string();
 
-    assert!(error.contains("529") && error.contains("Overloaded"), "{error}");
+    assert!(
+        error.contains("529") && error.contains("Overloaded"),
+        "{error}"
+    );
     assert_eq!(server.received().len(), 3);
 }

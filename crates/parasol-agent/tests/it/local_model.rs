@@ -9,7 +9,9 @@ use std::sync::OnceLock;
 use futures::StreamExt;
 use parasol_agent::model::local::{LocalConfig, LocalModel};
 use parasol_agent::tool::schema_of;
-use parasol_agent::{Message, Model, ModelError, ModelEvent, ModelRequest, StopReason, ToolChoice, ToolSpec};
+use parasol_agent::{
+    Message, Model, ModelError, ModelEvent, ModelRequest, StopReason, ToolChoice, ToolSpec,
+};
 use schemars::JsonSchema;
 use serde::Deserialize;
 
@@ -18,7 +20,8 @@ use crate::support::{collect, text_of};
 fn model_path() -> PathBuf {
     match std::env::var_os("PARASOL_TEST_MODEL") {
         Some(path) => PathBuf::from(path),
-        None => PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../data/models/SmolLM2-135M-Instruct.Q4_1.gguf"),
+        None => PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+            .join("../../data/models/SmolLM2-135M-Instruct.Q4_1.gguf"),
     }
 }
 
@@ -26,7 +29,11 @@ fn model() -> &'static LocalModel {
     static MODEL: OnceLock<LocalModel> = OnceLock::new();
     MODEL.get_or_init(|| {
         let path = model_path();
-        assert!(path.exists(), "{} is missing: run scripts/fetch-model first", path.display());
+        assert!(
+            path.exists(),
+            "{} is missing: run scripts/fetch-model first",
+            path.display()
+        );
         let mut config = LocalConfig::new(path);
         config.temperature = 0.0;
         LocalModel::load(config).expect("the model loads")
@@ -63,17 +70,30 @@ async fn the_model_answers_a_greeting() {
 
     assert!(error.is_none(), "{error:?}");
     let text = text_of(&events);
-    assert!(text.split_whitespace().count() >= 3, "a few words at least: {text:?}");
-    let Some(ModelEvent::Stop { reason, usage }) = events.last() else { panic!("{events:?}") };
-    assert!(matches!(reason, StopReason::EndTurn | StopReason::MaxTokens));
-    assert!(usage.input_tokens > 10 && usage.output_tokens > 0, "{usage:?}");
+    assert!(
+        text.split_whitespace().count() >= 3,
+        "a few words at least: {text:?}"
+    );
+    let Some(ModelEvent::Stop { reason, usage }) = events.last() else {
+        panic!("{events:?}")
+    };
+    assert!(matches!(
+        reason,
+        StopReason::EndTurn | StopReason::MaxTokens
+    ));
+    assert!(
+        usage.input_tokens > 10 && usage.output_tokens > 0,
+        "{usage:?}"
+    );
 }
 
 #[tokio::test]
 async fn asked_about_the_weather_it_emits_a_call_that_matches_the_schema() {
     let request = ModelRequest {
         system: "You are a weather assistant for Madrid.".into(),
-        messages: vec![Message::user("Make a weather forecast for the next 7 days.")],
+        messages: vec![Message::user(
+            "Make a weather forecast for the next 7 days.",
+        )],
         tools: vec![forecast_tool()],
         tool_choice: ToolChoice::Required,
         max_tokens: 64,
@@ -93,22 +113,38 @@ async fn asked_about_the_weather_it_emits_a_call_that_matches_the_schema() {
     assert_eq!(call.name, "get_daily_forecast");
     assert!(call.malformed.is_none(), "{call:?}");
     let validator = jsonschema::validator_for(&forecast_tool().input_schema).unwrap();
-    assert!(validator.is_valid(&call.input), "{} against {}", call.input, forecast_tool().input_schema);
+    assert!(
+        validator.is_valid(&call.input),
+        "{} against {}",
+        call.input,
+        forecast_tool().input_schema
+    );
     serde_json::from_value::<ForecastArgs>(call.input.clone()).expect("the arguments parse");
-    assert!(matches!(events.last(), Some(ModelEvent::Stop { reason: StopReason::ToolUse, .. })));
+    assert!(matches!(
+        events.last(),
+        Some(ModelEvent::Stop {
+            reason: StopReason::ToolUse,
+            ..
+        })
+    ));
 }
 
 #[tokio::test]
 async fn a_dropped_stream_stops_generation_and_the_next_request_is_served() {
     let long = ModelRequest {
         system: "You are a storyteller.".into(),
-        messages: vec![Message::user("Tell me a very long story about a lighthouse keeper.")],
+        messages: vec![Message::user(
+            "Tell me a very long story about a lighthouse keeper.",
+        )],
         max_tokens: 400,
         ..ModelRequest::default()
     };
     let mut stream = model().stream(long).await.unwrap();
     let first = stream.next().await;
-    assert!(matches!(first, Some(Ok(ModelEvent::TextDelta(_)))), "{first:?}");
+    assert!(
+        matches!(first, Some(Ok(ModelEvent::TextDelta(_)))),
+        "{first:?}"
+    );
     drop(stream);
 
     let short = ModelRequest {
@@ -130,7 +166,10 @@ fn a_missing_model_file_says_how_to_fetch_it() {
     let error = LocalModel::load(LocalConfig::new("/nonexistent/model.gguf")).unwrap_err();
     let text = error.to_string();
     assert!(matches!(error, ModelError::ModelFile { .. }));
-    assert!(text.contains("/nonexistent/model.gguf") && text.contains("scripts/fetch-model"), "{text}");
+    assert!(
+        text.contains("/nonexistent/model.gguf") && text.contains("scripts/fetch-model"),
+        "{text}"
+    );
 }
 
 #[test]
@@ -138,7 +177,9 @@ fn a_file_that_is_not_gguf_is_refused() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("model.gguf");
     std::fs::write(&path, b"<html>404 Not Found</html>").unwrap();
-    let error = LocalModel::load(LocalConfig::new(&path)).unwrap_err().to_string();
+    let error = LocalModel::load(LocalConfig::new(&path))
+        .unwrap_err()
+        .to_string();
     assert!(error.contains("not a GGUF model"), "{error}");
 }
 
@@ -148,6 +189,8 @@ fn a_truncated_model_file_is_an_error_not_a_crash() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("truncated.gguf");
     std::fs::write(&path, &bytes[..bytes.len() / 3]).unwrap();
-    let error = LocalModel::load(LocalConfig::new(&path)).unwrap_err().to_string();
+    let error = LocalModel::load(LocalConfig::new(&path))
+        .unwrap_err()
+        .to_string();
     assert!(error.contains("damaged"), "{error}");
 }

@@ -70,8 +70,13 @@ pub struct FakeProvider {
 impl FakeProvider {
     /// Starts a server on a free loopback port that gives `replies` in order.
     pub async fn start(replies: Vec<Reply>) -> Self {
-        let script = Script { replies: Arc::new(Mutex::new(replies.into())), ..Script::default() };
-        let app = axum::Router::new().fallback(answer).with_state(script.clone());
+        let script = Script {
+            replies: Arc::new(Mutex::new(replies.into())),
+            ..Script::default()
+        };
+        let app = axum::Router::new()
+            .fallback(answer)
+            .with_state(script.clone());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
@@ -89,9 +94,16 @@ impl FakeProvider {
 
 async fn answer(State(script): State<Script>, headers: HeaderMap, body: Bytes) -> Response {
     let body = serde_json::from_slice(&body).unwrap_or(Value::Null);
-    script.received.lock().unwrap().push(Received { headers, body });
+    script
+        .received
+        .lock()
+        .unwrap()
+        .push(Received { headers, body });
     let Some(reply) = script.replies.lock().unwrap().pop_front() else {
-        return Response::builder().status(StatusCode::GONE).body(Body::from("no reply scripted")).unwrap();
+        return Response::builder()
+            .status(StatusCode::GONE)
+            .body(Body::from("no reply scripted"))
+            .unwrap();
     };
     let chunks = futures::stream::iter(reply.chunks).then(|chunk| async move {
         tokio::time::sleep(Duration::from_millis(1)).await;
@@ -113,7 +125,10 @@ pub fn fixture(path: &str) -> String {
 /// Collects a model stream into its events and the error that ended it, if any.
 pub async fn collect(
     mut stream: parasol_agent::model::ModelStream,
-) -> (Vec<parasol_agent::ModelEvent>, Option<parasol_agent::ModelError>) {
+) -> (
+    Vec<parasol_agent::ModelEvent>,
+    Option<parasol_agent::ModelError>,
+) {
     let mut events = Vec::new();
     while let Some(item) = stream.next().await {
         match item {

@@ -34,7 +34,10 @@ pub async fn run(settings: Settings, args: AskArgs) -> anyhow::Result<ExitCode> 
     let agent = Agent::new(model, ToolSet::new(), config);
     let mut events = agent.run(vec![Message::user(question)]);
 
-    let mut printer = Printer { json: args.json, ended_line: true };
+    let mut printer = Printer {
+        json: args.json,
+        ended_line: true,
+    };
     loop {
         tokio::select! {
             event = events.next() => {
@@ -60,7 +63,9 @@ fn read_stdin() -> anyhow::Result<String> {
         eprintln!("Type your question, then Ctrl-D:");
     }
     let mut question = String::new();
-    stdin.read_to_string(&mut question).context("cannot read the question from standard input")?;
+    stdin
+        .read_to_string(&mut question)
+        .context("cannot read the question from standard input")?;
     Ok(question)
 }
 
@@ -90,7 +95,13 @@ impl Printer {
                 self.end_line(&mut stdout)?;
                 eprintln!("▶ {name} {input}");
             }
-            AgentEvent::ToolEnd { name, output, error, duration_ms, .. } => match (output, error) {
+            AgentEvent::ToolEnd {
+                name,
+                output,
+                error,
+                duration_ms,
+                ..
+            } => match (output, error) {
                 (_, Some(error)) => eprintln!("✗ {name} failed after {duration_ms:.0} ms: {error}"),
                 (output, None) => {
                     let shown = output.as_ref().map(abbreviate).unwrap_or_default();
@@ -99,7 +110,11 @@ impl Printer {
             },
             AgentEvent::Final { .. } => self.end_line(&mut stdout)?,
             AgentEvent::Usage { usage } => {
-                tracing::info!(input = usage.input_tokens, output = usage.output_tokens, "tokens used");
+                tracing::info!(
+                    input = usage.input_tokens,
+                    output = usage.output_tokens,
+                    "tokens used"
+                );
             }
             AgentEvent::Error { message } => {
                 self.end_line(&mut stdout)?;

@@ -39,7 +39,13 @@ pub struct LocalConfig {
 impl LocalConfig {
     /// The defaults for the model at `path`.
     pub fn new(path: impl Into<PathBuf>) -> Self {
-        Self { path: path.into(), threads: 2, context_tokens: 4096, temperature: 0.2, seed: 42 }
+        Self {
+            path: path.into(),
+            threads: 2,
+            context_tokens: 4096,
+            temperature: 0.2,
+            seed: 42,
+        }
     }
 }
 
@@ -53,7 +59,9 @@ pub struct LocalModel {
 
 impl std::fmt::Debug for LocalModel {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("LocalModel").field("name", &self.name).finish_non_exhaustive()
+        f.debug_struct("LocalModel")
+            .field("name", &self.name)
+            .finish_non_exhaustive()
     }
 }
 
@@ -64,7 +72,9 @@ fn backend() -> Result<&'static LlamaBackend, ModelError> {
         llama_cpp_2::send_logs_to_tracing(llama_cpp_2::LogOptions::default());
         LlamaBackend::init().map_err(|error| error.to_string())
     });
-    backend.as_ref().map_err(|reason| ModelError::Local(format!("llama.cpp did not start: {reason}")))
+    backend
+        .as_ref()
+        .map_err(|reason| ModelError::Local(format!("llama.cpp did not start: {reason}")))
 }
 
 impl LocalModel {
@@ -83,12 +93,17 @@ impl LocalModel {
         let n_ctx = NonZeroU32::new(context_tokens)
             .ok_or_else(|| ModelError::Local("context_tokens must be above 0".to_owned()))?;
         let jobs = worker::start(Arc::clone(&model), backend, n_ctx, &config)?;
-        let name = config
-            .path
-            .file_stem()
-            .map_or_else(|| "model".to_owned(), |stem| stem.to_string_lossy().into_owned());
+        let name = config.path.file_stem().map_or_else(
+            || "model".to_owned(),
+            |stem| stem.to_string_lossy().into_owned(),
+        );
         tracing::info!(model = %name, threads = config.threads, context_tokens, "local model loaded");
-        Ok(Self { model, jobs, name, context_tokens: context_tokens as usize })
+        Ok(Self {
+            model,
+            jobs,
+            name,
+            context_tokens: context_tokens as usize,
+        })
     }
 }
 
@@ -96,10 +111,14 @@ impl LocalModel {
 fn check_file(config: &LocalConfig) -> Result<(), ModelError> {
     use std::io::Read;
 
-    let fail = |reason: String| ModelError::ModelFile { path: config.path.clone(), reason };
+    let fail = |reason: String| ModelError::ModelFile {
+        path: config.path.clone(),
+        reason,
+    };
     let mut file = std::fs::File::open(&config.path).map_err(|error| fail(error.to_string()))?;
     let mut magic = [0u8; 4];
-    file.read_exact(&mut magic).map_err(|_| fail("the file is too short to be a GGUF model".into()))?;
+    file.read_exact(&mut magic)
+        .map_err(|_| fail("the file is too short to be a GGUF model".into()))?;
     if &magic != b"GGUF" {
         return Err(fail("the file is not a GGUF model".into()));
     }
@@ -117,7 +136,10 @@ impl Model for LocalModel {
     }
 
     fn count_tokens(&self, text: &str) -> usize {
-        self.model.vocab().tokenize(text.as_bytes(), false, false).len()
+        self.model
+            .vocab()
+            .tokenize(text.as_bytes(), false, false)
+            .len()
     }
 
     async fn stream(&self, request: ModelRequest) -> Result<ModelStream, ModelError> {

@@ -64,8 +64,14 @@ fn render(message: &Message) -> String {
                 let call = json!({ "name": name, "arguments": input });
                 text.push_str(&format!("{CALL_OPEN}\n{call}\n{CALL_CLOSE}"));
             }
-            ContentBlock::ToolResult { content, is_error, .. } => {
-                let kind = if *is_error { "tool_error" } else { "tool_response" };
+            ContentBlock::ToolResult {
+                content, is_error, ..
+            } => {
+                let kind = if *is_error {
+                    "tool_error"
+                } else {
+                    "tool_response"
+                };
                 text.push_str(&format!("<{kind}>\n{content}\n</{kind}>"));
             }
         }
@@ -123,7 +129,10 @@ pub(crate) fn parse_output(output: &str) -> (String, Vec<ToolCall>) {
     while let Some(open) = rest.find(CALL_OPEN) {
         let body_start = open + CALL_OPEN.len();
         let (body, next) = match rest[body_start..].find(CALL_CLOSE) {
-            Some(close) => (&rest[body_start..body_start + close], body_start + close + CALL_CLOSE.len()),
+            Some(close) => (
+                &rest[body_start..body_start + close],
+                body_start + close + CALL_CLOSE.len(),
+            ),
             None => (&rest[body_start..], rest.len()),
         };
         calls.push(read_call(calls.len(), body.trim()));
@@ -134,13 +143,21 @@ pub(crate) fn parse_output(output: &str) -> (String, Vec<ToolCall>) {
 
 fn read_call(index: usize, body: &str) -> ToolCall {
     let id = format!("call_{index}");
-    let parsed: Result<Value, String> = serde_json::from_str(body).map_err(|error| error.to_string());
+    let parsed: Result<Value, String> =
+        serde_json::from_str(body).map_err(|error| error.to_string());
     match parsed {
         Ok(Value::Object(mut call)) => {
-            let name = call.remove("name").and_then(|name| name.as_str().map(str::to_owned));
+            let name = call
+                .remove("name")
+                .and_then(|name| name.as_str().map(str::to_owned));
             let input = call.remove("arguments").unwrap_or_else(|| json!({}));
             match name {
-                Some(name) => ToolCall { id, name, input, malformed: None },
+                Some(name) => ToolCall {
+                    id,
+                    name,
+                    input,
+                    malformed: None,
+                },
                 None => malformed(id, "the call has no \"name\""),
             }
         }
@@ -150,7 +167,12 @@ fn read_call(index: usize, body: &str) -> ToolCall {
 }
 
 fn malformed(id: String, reason: &str) -> ToolCall {
-    ToolCall { id, name: String::new(), input: Value::Null, malformed: Some(reason.to_owned()) }
+    ToolCall {
+        id,
+        name: String::new(),
+        input: Value::Null,
+        malformed: Some(reason.to_owned()),
+    }
 }
 
 /// How much of `text` may be shown now: all of it, less any tail that could be the
@@ -195,7 +217,12 @@ mod tests {
     #[test]
     fn a_broken_call_is_marked_malformed() {
         let (_, calls) = parse_output("<tool_call>{\"name\": </tool_call>");
-        assert!(calls[0].malformed.as_deref().is_some_and(|why| why.contains("not valid JSON")));
+        assert!(
+            calls[0]
+                .malformed
+                .as_deref()
+                .is_some_and(|why| why.contains("not valid JSON"))
+        );
     }
 
     #[test]
@@ -220,7 +247,15 @@ mod tests {
             description: String::new(),
             input_schema: json!({ "type": "object" }),
         };
-        assert_eq!(call_schema(&[spec("a")])["properties"]["name"]["const"], "a");
-        assert_eq!(call_schema(&[spec("a"), spec("b")])["oneOf"].as_array().map(Vec::len), Some(2));
+        assert_eq!(
+            call_schema(&[spec("a")])["properties"]["name"]["const"],
+            "a"
+        );
+        assert_eq!(
+            call_schema(&[spec("a"), spec("b")])["oneOf"]
+                .as_array()
+                .map(Vec::len),
+            Some(2)
+        );
     }
 }

@@ -11,8 +11,8 @@ use llama_cpp_2::model::{LlamaChatMessage, LlamaChatTemplate, LlamaModel};
 use llama_cpp_2::sampling::LlamaSampler;
 use llama_cpp_2::token::LlamaToken;
 
-use super::prompt::{self, CALL_OPEN};
 use super::LocalConfig;
+use super::prompt::{self, CALL_OPEN};
 use crate::model::{ModelError, ModelEvent, ModelRequest, StopReason, ToolChoice, Usage};
 
 /// Prompt tokens decoded per llama.cpp call.
@@ -32,7 +32,10 @@ pub(super) fn start(
 ) -> Result<mpsc::Sender<Job>, ModelError> {
     let (jobs, receiver) = mpsc::channel::<Job>();
     let threads = i32::try_from(config.threads.max(1)).unwrap_or(1);
-    let sampling = Sampling { temperature: config.temperature, seed: config.seed };
+    let sampling = Sampling {
+        temperature: config.temperature,
+        seed: config.seed,
+    };
     let (ready, started) = mpsc::channel();
     std::thread::Builder::new()
         .name("parasol-llama".to_owned())
@@ -45,12 +48,19 @@ pub(super) fn start(
             let context = match model.new_context(backend, params) {
                 Ok(context) => context,
                 Err(error) => {
-                    let _ = ready.send(Err(ModelError::Local(format!("cannot create a context: {error}"))));
+                    let _ = ready.send(Err(ModelError::Local(format!(
+                        "cannot create a context: {error}"
+                    ))));
                     return;
                 }
             };
             let _ = ready.send(Ok(()));
-            let mut worker = Worker { model: &model, context, cached: Vec::new(), sampling };
+            let mut worker = Worker {
+                model: &model,
+                context,
+                cached: Vec::new(),
+                sampling,
+            };
             for job in receiver {
                 worker.serve(job);
             }
@@ -100,7 +110,10 @@ impl Worker<'_> {
         let prompt_tokens = self.prompt_tokens(request)?;
         let n_ctx = self.context.n_ctx() as usize;
         if prompt_tokens.len() >= n_ctx {
-            return Err(ModelError::ContextOverflow { needed: prompt_tokens.len(), limit: n_ctx });
+            return Err(ModelError::ContextOverflow {
+                needed: prompt_tokens.len(),
+                limit: n_ctx,
+            });
         }
         let budget = (request.max_tokens as usize).min(n_ctx - prompt_tokens.len());
         let mut sampler = self.sampler(request)?;
@@ -120,9 +133,10 @@ impl Worker<'_> {
             output.push(&self.model.vocab().token_to_piece(token, false, None));
             if streams_text {
                 if let Some(delta) = output.visible_delta()
-                    && let Flow::Cancelled = send(job, ModelEvent::TextDelta(delta)) {
-                        return Ok(());
-                    }
+                    && let Flow::Cancelled = send(job, ModelEvent::TextDelta(delta))
+                {
+                    return Ok(());
+                }
             } else if job.events.is_closed() {
                 return Ok(());
             }
@@ -130,10 +144,14 @@ impl Worker<'_> {
         }
 
         let (text, calls) = prompt::parse_output(&output.text);
-        if streams_text && calls.is_empty() && output.shown < text.len()
-            && let Flow::Cancelled = send(job, ModelEvent::TextDelta(text[output.shown..].to_owned())) {
-                return Ok(());
-            }
+        if streams_text
+            && calls.is_empty()
+            && output.shown < text.len()
+            && let Flow::Cancelled =
+                send(job, ModelEvent::TextDelta(text[output.shown..].to_owned()))
+        {
+            return Ok(());
+        }
         if !calls.is_empty() {
             reason = StopReason::ToolUse;
         }
@@ -142,7 +160,10 @@ impl Worker<'_> {
                 return Ok(());
             }
         }
-        let usage = Usage { input_tokens: prompt_tokens.len() as u64, output_tokens: generated as u64 };
+        let usage = Usage {
+            input_tokens: prompt_tokens.len() as u64,
+            output_tokens: generated as u64,
+        };
         send(job, ModelEvent::Stop { reason, usage });
         Ok(())
     }
@@ -152,7 +173,9 @@ impl Worker<'_> {
             .into_iter()
             .map(|(role, content)| LlamaChatMessage::new(role, content))
             .collect::<Result<Vec<_>, _>>()
-            .map_err(|error| ModelError::Local(format!("the conversation holds a NUL byte: {error}")))?;
+            .map_err(|error| {
+                ModelError::Local(format!("the conversation holds a NUL byte: {error}"))
+            })?;
         // GGUF files carry their chat template; ChatML is the usual one when they do not.
         let template = match self.model.chat_template(None) {
             Ok(template) => template,
@@ -170,14 +193,17 @@ impl Worker<'_> {
         let mut chain = Vec::new();
         if !request.tools.is_empty() && request.tool_choice != ToolChoice::None {
             let schema = prompt::call_schema(&request.tools).to_string();
-            let json = llama_cpp_2::json_schema_to_grammar(&schema)
-                .map_err(|error| ModelError::Local(format!("no grammar for the tool schemas: {error}")))?;
+            let json = llama_cpp_2::json_schema_to_grammar(&schema).map_err(|error| {
+                ModelError::Local(format!("no grammar for the tool schemas: {error}"))
+            })?;
             let grammar = prompt::call_grammar(&json);
             let sampler = match request.tool_choice {
                 ToolChoice::Required => LlamaSampler::grammar(self.model, &grammar, "root"),
                 _ => LlamaSampler::grammar_lazy(self.model, &grammar, "root", [CALL_OPEN], &[]),
             };
-            chain.push(sampler.map_err(|error| ModelError::Local(format!("bad tool grammar: {error}")))?);
+            chain.push(
+                sampler.map_err(|error| ModelError::Local(format!("bad tool grammar: {error}")))?,
+            );
         }
         let n_vocab = self.model.n_vocab();
         chain.push(LlamaSampler::penalties(n_vocab, 64, 1.1, 0.0, 0.0));
@@ -194,10 +220,19 @@ impl Worker<'_> {
 
     /// Puts `tokens` in the cache, reusing the longest prefix already there.
     fn read_prompt(&mut self, tokens: &[LlamaToken]) -> Result<(), ModelError> {
-        let mut common = self.cached.iter().zip(tokens).take_while(|(a, b)| a == b).count();
+        let mut common = self
+            .cached
+            .iter()
+            .zip(tokens)
+            .take_while(|(a, b)| a == b)
+            .count();
         // At least one token must be decoded, for its logits.
         common = common.min(tokens.len().saturating_sub(1));
-        if self.context.kv_cache_seq_rm(0, Some(common as u32), None).is_err() {
+        if self
+            .context
+            .kv_cache_seq_rm(0, Some(common as u32), None)
+            .is_err()
+        {
             self.context.clear_kv_cache();
             common = 0;
         }
@@ -255,7 +290,8 @@ impl Output {
                 }
                 Err(error) => {
                     let valid = error.valid_up_to();
-                    self.text.push_str(&String::from_utf8_lossy(&self.pending[..valid]));
+                    self.text
+                        .push_str(&String::from_utf8_lossy(&self.pending[..valid]));
                     match error.error_len() {
                         // An invalid sequence: replace it and go on.
                         Some(bad) => {

@@ -1,0 +1,222 @@
+//! The `parasol` binary as a user runs it.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::process::{Command, Output};
+
+use axum::response::IntoResponse;
+
+fn parasol(args: &[&str], dir: &std::path::Path) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_parasol"))
+        .args(args)
+        .current_dir(dir)
+        .env_remove("PARASOL_CONFIG")
+        .env_remove("OPENAI_API_KEY")
+        .output()
+        .unwrap()
+}
+
+fn stdout(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+fn stderr(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+#[test]
+fn every_subcommand_explains_itself() {
+    let dir = tempfile::tempdir().unwrap();
+    for args in [
+        &["--help"][..],
+        &["ask", "--help"],
+        &["config", "--help"],
+        &["config", "check", "--help"],
+    ] {
+        let output = parasol(args, dir.path());
+        assert!(output.status.success(), "{args:?}: {}", stderr(&output));
+        assert!(stdout(&output).contains("Usage: parasol"), "{args:?}");
+    }
+    let help = stdout(&parasol(&["ask", "--help"], dir.path()));
+    for flag in [
+        "--json",
+        "--provider",
+        "--model",
+        "--base-url",
+        "--api-key-file",
+        "--model-path",
+        "--threads",
+        "--data-dir",
+        "--config",
+    ] {
+        assert!(help.contains(flag), "ask --help lacks {flag}");
+    }
+}
+
+#[test]
+fn config_check_prints_the_effective_configuration_without_secrets() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("parasol.toml"),
+        "[model]\nprovider = \"openai\"\nname = \"gpt-4o-mini\"\napi_key = \"sk-very-secret\"\n",
+    )
+    .unwrap();
+    let output = Command::new(env!("CARGO_BIN_EXE_parasol"))
+        .args(["config", "check"])
+        .current_dir(dir.path())
+        .env("PARASOL_AGENT__MAX_CYCLES", "3")
+        .output()
+        .unwrap();
+
+    assert!(output.status.success(), "{}", stderr(&output));
+    let printed = stdout(&output);
+    assert!(printed.contains("provider = \"openai\""), "{printed}");
+    assert!(
+        printed.contains("max_cycles = 3"),
+        "the environment overrides: {printed}"
+    );
+    assert!(printed.contains("api_key = \"[redacted]\""), "{printed}");
+    assert!(!printed.contains("sk-very-secret") && !stderr(&output).contains("sk-very-secret"));
+}
+
+#[test]
+fn a_wrong_key_or_value_is_reported_with_where_it_came_from() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("parasol.toml"),
+        "[model]\nprovder = \"openai\"\n",
+    )
+    .unwrap();
+    let output = parasol(&["config", "check"], dir.path());
+    assert!(!output.status.success());
+    let error = stderr(&output);
+    assert!(
+        error.contains("unknown field")
+            && error.contains("provder")
+            && error.contains("parasol.toml"),
+        "{error}"
+    );
+
+    std::fs::write(
+        dir.path().join("parasol.toml"),
+        "[model]\nthreads = \"many\"\n",
+    )
+    .unwrap();
+    let error = stderr(&parasol(&["config", "check"], dir.path()));
+    assert!(
+        error.contains("model.threads") && error.contains("parasol.toml"),
+        "{error}"
+    );
+
+    let error = stderr(&parasol(
+        &["config", "check", "--config", "absent.toml"],
+        dir.path(),
+    ));
+    assert!(error.contains("absent.toml does not exist"), "{error}");
+}
+
+const STREAM: &str = concat!(
+    "data: {\"id\":\"c1\",\"object\":\"chat.completion.chunk\",\"created\":1,\"model\":\"m\",\"choices\":[{\"index\":0,\"delta\":{\"role\":\"assistant\",\"content\":\"\"},\"finish_reason\":null}]}\n\n",
+    "data: {\"id\":\"c1\",\"object\":\"chat.completion.chunk\",\"created\":1,\"model\":\"m\",\"choices\":[{\"index\":0,\"delta\":{\"content\":\"Sunny\"},\"finish_reason\":null}]}\n\n",
+    "data: {\"id\":\"c1\",\"object\":\"chat.completion.chunk\",\"created\":1,\"model\":\"m\",\"choices\":[{\"index\":0,\"delta\":{\"content\":\" all week.\"},\"finish_reason\":null}]}\n\n",
+    "data: {\"id\":\"c1\",\"object\":\"chat.completion.chunk\",\"created\":1,\"model\":\"m\",\"choices\":[{\"index\":0,\"delta\":{},\"finish_reason\":\"stop\"}]}\n\n",
+    "data: {\"id\":\"c1\",\"object\":\"chat.completion.chunk\",\"created\":1,\"model\":\"m\",\"choices\":[],\"usage\":{\"prompt_tokens\":20,\"completion_tokens\":4,\"total_tokens\":24}}\n\n",
+    "data: [DONE]\n\n",
+);
+
+/// Serves one OpenAI-compatible streamed answer on a free port, from its own thread.
+fn fake_openai() -> String {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}/v1", listener.local_addr().unwrap());
+    std::thread::spawn(move || {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        runtime.block_on(async move {
+            listener.set_nonblocking(true).unwrap();
+            let listener = tokio::net::TcpListener::from_std(listener).unwrap();
+            let app = axum::Router::new().fallback(|| async {
+                ([("content-type", "text/event-stream")], STREAM).into_response()
+            });
+            axum::serve(listener, app).await.unwrap();
+        });
+    });
+    url
+}
+
+#[test]
+fn ask_streams_the_answer_from_an_openai_compatible_server() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = fake_openai();
+    let output = parasol(
+        &[
+            "ask",
+            "--provider",
+            "openai",
+            "--base-url",
+            &url,
+            "Will it be sunny?",
+        ],
+        dir.path(),
+    );
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert_eq!(stdout(&output), "Sunny all week.\n");
+
+    let output = parasol(
+        &[
+            "ask",
+            "--json",
+            "--provider",
+            "openai",
+            "--base-url",
+            &url,
+            "Sunny?",
+        ],
+        dir.path(),
+    );
+    let events: Vec<serde_json::Value> = stdout(&output)
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap())
+        .collect();
+    assert_eq!(
+        events[0],
+        serde_json::json!({ "type": "text_delta", "text": "Sunny" })
+    );
+    assert_eq!(events.last().unwrap()["usage"]["input_tokens"], 20);
+}
+
+#[test]
+fn ask_with_an_unreachable_provider_says_what_to_check() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let url = format!("http://127.0.0.1:{port}/v1");
+    let output = Command::new(env!("CARGO_BIN_EXE_parasol"))
+        .args(["ask", "--provider", "openai", "--base-url", &url, "hello"])
+        .current_dir(dir.path())
+        .env("PARASOL_MODEL__MAX_RETRIES", "0")
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let error = stderr(&output);
+    assert!(
+        error.contains(&url) && error.contains("check that the server is running"),
+        "{error}"
+    );
+}
+
+#[test]
+fn ask_without_the_model_file_says_how_to_fetch_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let output = parasol(&["ask", "--data-dir", "empty", "hello"], dir.path());
+    assert!(!output.status.success());
+    let error = stderr(&output);
+    assert!(
+        error.contains("empty/models/SmolLM2-135M-Instruct.Q4_1.gguf")
+            && error.contains("scripts/fetch-model"),
+        "{error}"
+    );
+}
