@@ -11,6 +11,7 @@ mod worker;
 
 use std::num::NonZeroU32;
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock, mpsc};
 
 use async_trait::async_trait;
@@ -53,6 +54,7 @@ impl LocalConfig {
 pub struct LocalModel {
     model: Arc<LlamaModel>,
     jobs: mpsc::Sender<worker::Job>,
+    generated: Arc<AtomicU64>,
     name: String,
     context_tokens: usize,
 }
@@ -92,7 +94,14 @@ impl LocalModel {
         let context_tokens = config.context_tokens.min(model.n_ctx_train().max(512));
         let n_ctx = NonZeroU32::new(context_tokens)
             .ok_or_else(|| ModelError::Local("context_tokens must be above 0".to_owned()))?;
-        let jobs = worker::start(Arc::clone(&model), backend, n_ctx, &config)?;
+        let generated = Arc::new(AtomicU64::new(0));
+        let jobs = worker::start(
+            Arc::clone(&model),
+            backend,
+            n_ctx,
+            &config,
+            Arc::clone(&generated),
+        )?;
         let name = config.path.file_stem().map_or_else(
             || "model".to_owned(),
             |stem| stem.to_string_lossy().into_owned(),
@@ -101,9 +110,17 @@ impl LocalModel {
         Ok(Self {
             model,
             jobs,
+            generated,
             name,
             context_tokens: context_tokens as usize,
         })
+    }
+}
+
+impl LocalModel {
+    /// Tokens generated since the model was loaded, over all requests.
+    pub fn tokens_generated(&self) -> u64 {
+        self.generated.load(Ordering::Relaxed)
     }
 }
 

@@ -1,6 +1,7 @@
 //! The thread that owns the llama.cpp context and generates, one request at a time.
 
 use std::num::NonZeroU32;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, mpsc};
 
 use llama_cpp_2::context::LlamaContext;
@@ -29,6 +30,7 @@ pub(super) fn start(
     backend: &'static LlamaBackend,
     n_ctx: NonZeroU32,
     config: &LocalConfig,
+    generated: Arc<AtomicU64>,
 ) -> Result<mpsc::Sender<Job>, ModelError> {
     let (jobs, receiver) = mpsc::channel::<Job>();
     let threads = i32::try_from(config.threads.max(1)).unwrap_or(1);
@@ -60,6 +62,7 @@ pub(super) fn start(
                 context,
                 cached: Vec::new(),
                 sampling,
+                generated,
             };
             for job in receiver {
                 worker.serve(job);
@@ -84,6 +87,8 @@ struct Worker<'m> {
     /// The tokens whose keys and values are in the context's cache, in order.
     cached: Vec<LlamaToken>,
     sampling: Sampling,
+    /// Tokens generated since the model was loaded, across all requests.
+    generated: Arc<AtomicU64>,
 }
 
 /// Whether the job's reader is still there.
@@ -130,6 +135,7 @@ impl Worker<'_> {
                 break;
             }
             generated += 1;
+            self.generated.fetch_add(1, Ordering::Relaxed);
             output.push(&self.model.vocab().token_to_piece(token, false, None));
             if streams_text {
                 if let Some(delta) = output.visible_delta()
