@@ -45,7 +45,8 @@ impl Clock {
         Self(Arc::new(move || now))
     }
 
-    fn now(&self) -> Timestamp {
+    /// The instant now, by this clock.
+    pub fn now(&self) -> Timestamp {
         (self.0)()
     }
 }

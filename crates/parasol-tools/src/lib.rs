@@ -7,7 +7,9 @@
 //!   forgery at every hop;
 //! - [`current_time`]: the date and time now in an IANA time zone;
 //! - [`batch`]: several calls of the other tools at once, results in order;
-//! - [`think`]: a scratchpad that changes nothing.
+//! - [`think`]: a scratchpad that changes nothing;
+//! - [`weather`]: Open-Meteo's hourly and daily forecast for one place, with the
+//!   weather agent's prompt and starters.
 //!
 //! [`base_tools`] registers all of them, with `batch` dispatching to the others.
 #![warn(missing_docs)]
@@ -17,6 +19,7 @@ pub mod calculator;
 pub mod current_time;
 pub mod http_request;
 pub mod think;
+pub mod weather;
 
 use std::time::Duration;
 

@@ -6,6 +6,8 @@ mod calculator;
 mod current_time;
 mod guard;
 mod http_request;
+mod open_meteo;
 mod schemas;
 mod support;
 mod think;
+mod weather;
