@@ -144,79 +144,105 @@ async fn forecast(
         body.insert(key.into(), fixture[key].clone());
     }
 
-    if let Some(fields) = query.get("hourly") {
-        let parse = |key: &str| query.get(key).and_then(|value| value.parse::<Date>().ok());
-        let (Some(from), Some(to)) = (parse("start_date"), parse("end_date")) else {
-            return refuse("Parameter 'start_date' and 'end_date' must be set together");
-        };
-        if from < first || to > last {
-            return refuse(&format!(
-                "Parameter 'start_date' is out of allowed range from {first} to {last}"
-            ));
-        }
-        if to < from {
-            return refuse("End-date must be larger or equal than start-date");
-        }
-        let days = days_between(from, to);
-        let mut hourly = Map::new();
-        let times: Vec<Value> = days
-            .iter()
-            .flat_map(|day| (0..24).map(move |hour| json!(format!("{day}T{hour:02}:00"))))
-            .collect();
-        hourly.insert("time".into(), Value::Array(times));
-        let mut units = Map::new();
-        units.insert("time".into(), json!("iso8601"));
-        for field in fields.split(',') {
-            let Some(profile) = fixture["hourly_day"][field].as_array() else {
-                return refuse(&format!(
-                    "Cannot initialize WeatherVariable from invalid String value {field} for key hourly"
-                ));
-            };
-            let mut column: Vec<Value> =
-                days.iter().flat_map(|_| profile.iter().cloned()).collect();
-            if server.mode == Mode::Broken {
-                column.pop();
-            }
-            hourly.insert(field.into(), Value::Array(column));
-            units.insert(field.into(), fixture["hourly_units"][field].clone());
-        }
-        body.insert("hourly_units".into(), Value::Object(units));
-        body.insert("hourly".into(), Value::Object(hourly));
+    if let Some(fields) = query.get("hourly")
+        && let Err(reason) = hourly(&server, &query, fields, first, last, &mut body)
+    {
+        return refuse(&reason);
     }
-
-    if let Some(fields) = query.get("daily") {
-        let count: i64 = query
-            .get("forecast_days")
-            .and_then(|value| value.parse().ok())
-            .unwrap_or(7);
-        if !(0..=16).contains(&count) {
-            return refuse(&format!(
-                "Forecast days is invalid. Allowed range 0 to 16. Given {count}."
-            ));
-        }
-        let to = server
-            .today
-            .checked_add(jiff::Span::new().days(count - 1))
-            .unwrap();
-        let days = days_between(server.today, to);
-        let mut daily = Map::new();
-        daily.insert(
-            "time".into(),
-            Value::Array(days.iter().map(|day| json!(day.to_string())).collect()),
-        );
-        let mut units = Map::new();
-        units.insert("time".into(), json!("iso8601"));
-        for field in fields.split(',') {
-            let Some(values) = fixture["daily_days"][field].as_array() else {
-                return refuse(&format!(
-                    "Cannot initialize WeatherVariable from invalid String value {field} for key daily"
-                ));
-            };
-            daily.insert(field.into(), Value::Array(values[..days.len()].to_vec()));
-            units.insert(field.into(), fixture["daily_units"][field].clone());
-        }
-        body.insert("daily_units".into(), Value::Object(units));
-        body.insert("daily".into(), Value::Object(daily));
+    if let Some(fields) = query.get("daily")
+        && let Err(reason) = daily(&server, &query, fields, &mut body)
+    {
+        return refuse(&reason);
     }
     Json(Value::Object(body)).into_response()
+}
+
+fn hourly(
+    server: &Server,
+    query: &HashMap<String, String>,
+    fields: &str,
+    first: Date,
+    last: Date,
+    body: &mut Map<String, Value>,
+) -> Result<(), String> {
+    let fixture = &server.fixture;
+    let parse = |key: &str| query.get(key).and_then(|value| value.parse::<Date>().ok());
+    let (Some(from), Some(to)) = (parse("start_date"), parse("end_date")) else {
+        return Err("Parameter 'start_date' and 'end_date' must be set together".into());
+    };
+    if from < first || to > last {
+        return Err(format!(
+            "Parameter 'start_date' is out of allowed range from {first} to {last}"
+        ));
+    }
+    if to < from {
+        return Err("End-date must be larger or equal than start-date".into());
+    }
+    let days = days_between(from, to);
+    let mut hourly = Map::new();
+    let times: Vec<Value> = days
+        .iter()
+        .flat_map(|day| (0..24).map(move |hour| json!(format!("{day}T{hour:02}:00"))))
+        .collect();
+    hourly.insert("time".into(), Value::Array(times));
+    let mut units = Map::new();
+    units.insert("time".into(), json!("iso8601"));
+    for field in fields.split(',') {
+        let Some(profile) = fixture["hourly_day"][field].as_array() else {
+            return Err(format!(
+                "Cannot initialize WeatherVariable from invalid String value {field} for key hourly"
+            ));
+        };
+        let mut column: Vec<Value> = days.iter().flat_map(|_| profile.iter().cloned()).collect();
+        if server.mode == Mode::Broken {
+            column.pop();
+        }
+        hourly.insert(field.into(), Value::Array(column));
+        units.insert(field.into(), fixture["hourly_units"][field].clone());
+    }
+    body.insert("hourly_units".into(), Value::Object(units));
+    body.insert("hourly".into(), Value::Object(hourly));
+    Ok(())
+}
+
+fn daily(
+    server: &Server,
+    query: &HashMap<String, String>,
+    fields: &str,
+    body: &mut Map<String, Value>,
+) -> Result<(), String> {
+    let fixture = &server.fixture;
+    let count: i64 = query
+        .get("forecast_days")
+        .and_then(|value| value.parse().ok())
+        .unwrap_or(7);
+    if !(0..=16).contains(&count) {
+        return Err(format!(
+            "Forecast days is invalid. Allowed range 0 to 16. Given {count}."
+        ));
+    }
+    let to = server
+        .today
+        .checked_add(jiff::Span::new().days(count - 1))
+        .unwrap();
+    let days = days_between(server.today, to);
+    let mut daily = Map::new();
+    daily.insert(
+        "time".into(),
+        Value::Array(days.iter().map(|day| json!(day.to_string())).collect()),
+    );
+    let mut units = Map::new();
+    units.insert("time".into(), json!("iso8601"));
+    for field in fields.split(',') {
+        let Some(values) = fixture["daily_days"][field].as_array() else {
+            return Err(format!(
+                "Cannot initialize WeatherVariable from invalid String value {field} for key daily"
+            ));
+        };
+        daily.insert(field.into(), Value::Array(values[..days.len()].to_vec()));
+        units.insert(field.into(), fixture["daily_units"][field].clone());
+    }
+    body.insert("daily_units".into(), Value::Object(units));
+    body.insert("daily".into(), Value::Object(daily));
+    Ok(())
 }
