@@ -171,6 +171,11 @@ impl ToolSet {
         self.tools.values().map(|(spec, _)| spec.clone()).collect()
     }
 
+    /// Keeps only the tools whose names `keep` accepts.
+    pub fn retain(&mut self, mut keep: impl FnMut(&str) -> bool) {
+        self.tools.retain(|name, _| keep(name));
+    }
+
     /// Whether there are no tools.
     pub fn is_empty(&self) -> bool {
         self.tools.is_empty()

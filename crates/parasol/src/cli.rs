@@ -61,6 +61,12 @@ pub struct AskArgs {
     /// The question; read from standard input when left out.
     pub question: Option<String>,
 
+    /// Ask one of the weather assistant's starters instead: 1 "Is going to rain today?",
+    /// 2 "What will the weather be like tomorrow?", 3 "Make a weather forecast for the
+    /// next 7 days."
+    #[arg(long, value_name = "N")]
+    pub starter: Option<usize>,
+
     /// Print every agent event as a JSON line on standard output instead of text.
     #[arg(long)]
     pub json: bool,

@@ -1,6 +1,7 @@
 //! The `parasol` binary: parse the command line, read the configuration, start logging,
 //! and run the chosen role.
 
+mod assistant;
 mod cli;
 mod commands;
 mod providers;

@@ -1,5 +1,6 @@
 //! Builds the configured model provider.
 
+#[cfg(feature = "local")]
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -13,9 +14,11 @@ use secrecy::SecretString;
 use crate::settings::{ModelSettings, Provider, Settings};
 
 /// The embedded default model's file, in `<data_dir>/models/`.
+#[cfg(feature = "local")]
 pub const DEFAULT_MODEL_FILE: &str = "SmolLM2-135M-Instruct.Q4_1.gguf";
 
 /// Where the local model is read from.
+#[cfg(feature = "local")]
 pub fn local_model_path(settings: &Settings) -> PathBuf {
     settings
         .model

@@ -17,6 +17,10 @@ pub struct Settings {
     pub model: ModelSettings,
     /// How the agent behaves.
     pub agent: AgentSettings,
+    /// The place the weather tools are for, and their data source.
+    pub weather: WeatherSettings,
+    /// The tools' own settings.
+    pub tools: ToolsSettings,
 }
 
 impl Default for Settings {
@@ -25,6 +29,8 @@ impl Default for Settings {
             data_dir: PathBuf::from("data"),
             model: ModelSettings::default(),
             agent: AgentSettings::default(),
+            weather: WeatherSettings::default(),
+            tools: ToolsSettings::default(),
         }
     }
 }
@@ -90,8 +96,12 @@ impl Default for ModelSettings {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct AgentSettings {
-    /// The system prompt.
-    pub system_prompt: String,
+    /// The system prompt; by default the weather assistant's, which knows today's date
+    /// and the place.
+    pub system_prompt: Option<String>,
+    /// The tools offered to the model, by name; by default the two weather tools for the
+    /// local model (a small model does best with few) and every tool for the others.
+    pub tools: Option<Vec<String>>,
     /// The most model calls in one answer.
     pub max_cycles: u32,
     /// Seconds one tool call may take.
@@ -103,10 +113,81 @@ pub struct AgentSettings {
 impl Default for AgentSettings {
     fn default() -> Self {
         Self {
-            system_prompt: "You are a helpful assistant. Answer briefly and plainly.".to_owned(),
+            system_prompt: None,
+            tools: None,
             max_cycles: 6,
             tool_timeout: 30,
             max_tokens: 512,
+        }
+    }
+}
+
+/// The `[weather]` section.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct WeatherSettings {
+    /// The place's name.
+    pub name: String,
+    /// Degrees north.
+    pub latitude: f64,
+    /// Degrees east.
+    pub longitude: f64,
+    /// The place's IANA time zone.
+    pub timezone: String,
+    /// The Open-Meteo API root.
+    pub base_url: String,
+    /// Seconds a forecast request may take.
+    pub timeout: u64,
+    /// Seconds an answer is reused for the same question.
+    pub cache_ttl: u64,
+}
+
+impl Default for WeatherSettings {
+    fn default() -> Self {
+        let defaults = parasol_tools::weather::WeatherConfig::default();
+        Self {
+            name: defaults.name,
+            latitude: defaults.latitude,
+            longitude: defaults.longitude,
+            timezone: defaults.timezone,
+            base_url: defaults.base_url,
+            timeout: defaults.timeout.as_secs(),
+            cache_ttl: defaults.cache_ttl.as_secs(),
+        }
+    }
+}
+
+/// The `[tools]` section.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ToolsSettings {
+    /// `[tools.http_request]`.
+    pub http_request: HttpRequestSettings,
+}
+
+/// The `[tools.http_request]` section.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct HttpRequestSettings {
+    /// Hosts reachable although they are not public addresses (`intranet.example`,
+    /// `10.0.0.5:8080`).
+    pub allow_hosts: Vec<String>,
+    /// Seconds a whole request may take, redirects included.
+    pub timeout: u64,
+    /// The most bytes of a response read.
+    pub max_bytes: usize,
+    /// The most redirects followed.
+    pub max_redirects: usize,
+}
+
+impl Default for HttpRequestSettings {
+    fn default() -> Self {
+        let defaults = parasol_tools::HttpRequestConfig::default();
+        Self {
+            allow_hosts: defaults.allow_hosts,
+            timeout: defaults.timeout.as_secs(),
+            max_bytes: defaults.max_bytes,
+            max_redirects: defaults.max_redirects,
         }
     }
 }

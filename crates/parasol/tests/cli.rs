@@ -209,6 +209,7 @@ fn ask_with_an_unreachable_provider_says_what_to_check() {
 }
 
 #[test]
+#[cfg(feature = "local")]
 fn ask_without_the_model_file_says_how_to_fetch_it() {
     let dir = tempfile::tempdir().unwrap();
     let output = parasol(&["ask", "--data-dir", "empty", "hello"], dir.path());
@@ -217,6 +218,158 @@ fn ask_without_the_model_file_says_how_to_fetch_it() {
     assert!(
         error.contains("empty/models/SmolLM2-135M-Instruct.Q4_1.gguf")
             && error.contains("scripts/fetch-model"),
+        "{error}"
+    );
+}
+
+/// An OpenAI-compatible server whose first answer calls `get_daily_forecast` and whose
+/// second answers in text, and an Open-Meteo server with a three-day forecast; returns
+/// their base URLs and what the model server was sent.
+fn fake_weather_world() -> (
+    String,
+    String,
+    std::sync::Arc<std::sync::Mutex<Vec<serde_json::Value>>>,
+) {
+    use std::sync::{Arc, Mutex};
+
+    let call = concat!(
+        "data: {\"id\":\"c2\",\"object\":\"chat.completion.chunk\",\"created\":1,\"model\":\"m\",\"choices\":[{\"index\":0,\"delta\":{\"role\":\"assistant\",\"content\":null,\"tool_calls\":[{\"index\":0,\"id\":\"call_1\",\"type\":\"function\",\"function\":{\"name\":\"get_daily_forecast\",\"arguments\":\"{\\\"days\\\":\"}}]},\"finish_reason\":null}]}\n\n",
+        "data: {\"id\":\"c2\",\"object\":\"chat.completion.chunk\",\"created\":1,\"model\":\"m\",\"choices\":[{\"index\":0,\"delta\":{\"tool_calls\":[{\"index\":0,\"function\":{\"arguments\":\" 3}\"}}]},\"finish_reason\":null}]}\n\n",
+        "data: {\"id\":\"c2\",\"object\":\"chat.completion.chunk\",\"created\":1,\"model\":\"m\",\"choices\":[{\"index\":0,\"delta\":{},\"finish_reason\":\"tool_calls\"}]}\n\n",
+        "data: [DONE]\n\n",
+    );
+    let forecast = serde_json::json!({
+        "latitude": 40.4375, "longitude": -3.6875, "generationtime_ms": 0.05, "utc_offset_seconds": 3600,
+        "timezone": "Europe/Madrid", "timezone_abbreviation": "GMT+1", "elevation": 666.0,
+        "daily_units": { "time": "iso8601", "weather_code": "wmo code", "temperature_2m_max": "°C",
+            "temperature_2m_min": "°C", "precipitation_sum": "mm", "precipitation_probability_max": "%" },
+        "daily": { "time": ["2026-12-03", "2026-12-04", "2026-12-05"], "weather_code": [61, 3, 0],
+            "temperature_2m_max": [12.6, 11.2, 10.4], "temperature_2m_min": [2.3, 3.1, 1.4],
+            "precipitation_sum": [1.6, 0.0, 0.0], "precipitation_probability_max": [61, 18, 7] }
+    });
+    let received = Arc::new(Mutex::new(Vec::new()));
+    let model = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let meteo = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let urls = (
+        format!("http://{}/v1", model.local_addr().unwrap()),
+        format!("http://{}", meteo.local_addr().unwrap()),
+    );
+    let seen = Arc::clone(&received);
+    std::thread::spawn(move || {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        runtime.block_on(async move {
+            for listener in [&model, &meteo] {
+                listener.set_nonblocking(true).unwrap();
+            }
+            let model = tokio::net::TcpListener::from_std(model).unwrap();
+            let meteo = tokio::net::TcpListener::from_std(meteo).unwrap();
+            let chat = axum::Router::new().fallback(move |body: axum::body::Bytes| {
+                let seen = Arc::clone(&seen);
+                async move {
+                    let mut seen = seen.lock().unwrap();
+                    seen.push(serde_json::from_slice(&body).unwrap());
+                    let answer = if seen.len() == 1 { call } else { STREAM };
+                    ([("content-type", "text/event-stream")], answer).into_response()
+                }
+            });
+            let weather = axum::Router::new()
+                .fallback(move || async move { axum::Json(forecast).into_response() });
+            tokio::spawn(async move { axum::serve(meteo, weather).await.unwrap() });
+            axum::serve(model, chat).await.unwrap();
+        });
+    });
+    (urls.0, urls.1, received)
+}
+
+#[test]
+fn ask_runs_the_weather_tools_the_model_calls_and_shows_the_step() {
+    let dir = tempfile::tempdir().unwrap();
+    let (model_url, meteo_url, received) = fake_weather_world();
+    let output = Command::new(env!("CARGO_BIN_EXE_parasol"))
+        .args([
+            "ask",
+            "--provider",
+            "openai",
+            "--base-url",
+            &model_url,
+            "--starter",
+            "3",
+        ])
+        .current_dir(dir.path())
+        .env("PARASOL_WEATHER__BASE_URL", &meteo_url)
+        .env_remove("OPENAI_API_KEY")
+        .output()
+        .unwrap();
+
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert_eq!(stdout(&output), "Sunny all week.\n");
+    let steps = stderr(&output);
+    assert!(
+        steps.contains("Make a weather forecast for the next 7 days."),
+        "{steps}"
+    );
+    assert!(
+        steps.contains("▶ get_daily_forecast {\"days\":3}"),
+        "{steps}"
+    );
+    assert!(steps.contains("✓ get_daily_forecast"), "{steps}");
+
+    let received = received.lock().unwrap();
+    let first = &received[0];
+    let system = first["messages"][0]["content"].as_str().unwrap();
+    assert!(
+        system.contains("weather assistant for Madrid") && system.contains("Europe/Madrid"),
+        "{system}"
+    );
+    let tools: Vec<&str> = first["tools"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|tool| tool["function"]["name"].as_str().unwrap())
+        .collect();
+    assert!(
+        tools.contains(&"get_daily_forecast")
+            && tools.contains(&"calculator")
+            && tools.contains(&"batch"),
+        "{tools:?}"
+    );
+    let result = &received[1]["messages"][3];
+    assert_eq!(result["role"], "tool");
+    assert!(
+        result["content"]
+            .as_str()
+            .unwrap()
+            .contains("\"weather\":\"slight rain\""),
+        "{result}"
+    );
+}
+
+#[test]
+fn an_unknown_tool_in_the_configuration_is_named() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("parasol.toml"),
+        "[agent]\ntools = [\"get_daily_forecast\", \"teleport\"]\n",
+    )
+    .unwrap();
+    let output = parasol(
+        &[
+            "ask",
+            "--provider",
+            "openai",
+            "--base-url",
+            "http://127.0.0.1:9/v1",
+            "hi",
+        ],
+        dir.path(),
+    );
+    assert!(!output.status.success());
+    let error = stderr(&output);
+    assert!(
+        error.contains("`teleport`") && error.contains("get_hourly_weather_data"),
         "{error}"
     );
 }

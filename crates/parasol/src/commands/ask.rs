@@ -2,36 +2,28 @@
 
 use std::io::{IsTerminal, Read, Write};
 use std::process::ExitCode;
-use std::time::Duration;
 
 use anyhow::Context;
 use futures::StreamExt;
-use parasol_agent::{Agent, AgentConfig, AgentEvent, Message, ToolSet};
+use parasol_agent::{AgentEvent, Message};
 
+use crate::assistant;
 use crate::cli::AskArgs;
-use crate::providers;
 use crate::settings::Settings;
 
 /// Asks the question and prints the answer as it streams in.
 pub async fn run(settings: Settings, args: AskArgs) -> anyhow::Result<ExitCode> {
-    let question = match args.question {
-        Some(question) => question,
-        None => read_stdin()?,
+    let question = match (args.question, args.starter) {
+        (Some(_), Some(_)) => anyhow::bail!("give a question or --starter, not both"),
+        (Some(question), None) => question,
+        (None, Some(number)) => starter(number)?,
+        (None, None) => read_stdin()?,
     };
     if question.trim().is_empty() {
         anyhow::bail!("no question: give one as an argument or on standard input");
     }
 
-    let model = providers::build(&settings).await?;
-    let config = AgentConfig {
-        system_prompt: settings.agent.system_prompt.clone(),
-        max_cycles: settings.agent.max_cycles,
-        tool_timeout: Duration::from_secs(settings.agent.tool_timeout),
-        max_tokens: settings.agent.max_tokens,
-    };
-    // TODO: offer the base and weather tools here once the tools crate exists; until
-    // then `ask` talks to the model without tools.
-    let agent = Agent::new(model, ToolSet::new(), config);
+    let agent = assistant::build(&settings).await?;
     let mut events = agent.run(vec![Message::user(question)]);
 
     let mut printer = Printer {
@@ -55,6 +47,18 @@ pub async fn run(settings: Settings, args: AskArgs) -> anyhow::Result<ExitCode> 
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// The message of starter `number`, counted from 1.
+fn starter(number: usize) -> anyhow::Result<String> {
+    let starters = &parasol_tools::weather::STARTERS;
+    match number.checked_sub(1).and_then(|index| starters.get(index)) {
+        Some(starter) => {
+            eprintln!("» {}", starter.message);
+            Ok(starter.message.to_owned())
+        }
+        None => anyhow::bail!("--starter takes 1 to {}", starters.len()),
+    }
 }
 
 fn read_stdin() -> anyhow::Result<String> {
