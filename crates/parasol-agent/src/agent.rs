@@ -144,7 +144,9 @@ impl Agent {
                         error,
                         duration_ms: elapsed.as_secs_f64() * 1000.0,
                     };
-                    results[index] = Some(result_block(call, outcome));
+                    let mut block = result_block(call, outcome);
+                    agent.shorten(&mut block);
+                    results[index] = Some(block);
                 }
                 drop(running);
 
@@ -185,6 +187,44 @@ impl Agent {
             .stream(request)
             .await
             .map_err(|error| error.to_string())
+    }
+
+    /// Cuts a tool result down to half of what the context leaves beside the answer, so
+    /// that one large web page cannot crowd the conversation out, and says so at the cut.
+    fn shorten(&self, block: &mut ContentBlock) {
+        let ContentBlock::ToolResult { content, .. } = block else {
+            return;
+        };
+        let room = self
+            .model
+            .context_tokens()
+            .saturating_sub(self.config.max_tokens as usize);
+        let limit = room / 2;
+        let mut tokens = self.model.count_tokens(content);
+        if tokens <= limit {
+            return;
+        }
+        let total_chars = content.chars().count();
+        let mut keep = total_chars.saturating_mul(limit) / tokens.max(1);
+        // Token density varies along a text; a few proportional steps settle it.
+        for _ in 0..4 {
+            let cut = content
+                .char_indices()
+                .nth(keep)
+                .map_or(content.len(), |(at, _)| at);
+            tokens = self.model.count_tokens(&content[..cut]);
+            if tokens <= limit {
+                break;
+            }
+            keep = keep * 9 / 10;
+        }
+        let cut = content
+            .char_indices()
+            .nth(keep)
+            .map_or(content.len(), |(at, _)| at);
+        content.truncate(cut);
+        let dropped = total_chars - keep;
+        content.push_str(&format!("\n[truncated: {dropped} more characters]"));
     }
 
     async fn run_tool(
@@ -246,6 +286,7 @@ fn result_block(call: &ToolCall, outcome: Result<Value, ToolError>) -> ContentBl
         Ok(value) => (value.to_string(), false),
         Err(error) => (error.to_string(), true),
     };
+
     ContentBlock::ToolResult {
         tool_use_id: call.id.clone(),
         content,

@@ -457,3 +457,55 @@ fn a_tool_schema_comes_from_its_argument_type() {
     assert_eq!(spec.input_schema["required"], json!(["millis"]));
     assert!(spec.input_schema.get("$schema").is_none());
 }
+
+#[derive(Deserialize, JsonSchema)]
+struct PageArgs {}
+
+/// Returns a page far longer than a small model's context.
+struct HugePage;
+
+impl Tool for HugePage {
+    type Args = PageArgs;
+    type Output = String;
+    type Error = Never;
+    const NAME: &'static str = "fetch_page";
+
+    fn description(&self) -> String {
+        "Fetches a long page.".into()
+    }
+
+    async fn call(&self, _: PageArgs) -> Result<String, Never> {
+        Ok("é".repeat(100_000))
+    }
+}
+
+#[tokio::test]
+async fn a_tool_result_too_long_for_the_context_is_cut_with_a_note() {
+    let model = ScriptedModel::new([
+        vec![
+            call("p", "fetch_page", json!({})),
+            stop(StopReason::ToolUse),
+        ],
+        answer("Long."),
+    ])
+    .with_context(2048);
+    let mut tools = ToolSet::new();
+    tools.register(HugePage);
+    let events = run(&agent(&model, tools), "read it").await;
+
+    // 2048 tokens of context less 1024 for the answer leaves 1024; half of it, 512
+    // tokens, is at four bytes a token 1024 two-byte characters.
+    let sent = results_sent(&model, 1);
+    assert_eq!(sent[0].1.chars().filter(|c| *c == 'é').count(), 1024);
+    assert!(
+        sent[0].1.ends_with("\n[truncated: 98976 more characters]"),
+        "{}",
+        &sent[0].1[sent[0].1.len() - 60..]
+    );
+    assert!(
+        events.contains(&AgentEvent::Final {
+            text: "Long.".into()
+        }),
+        "the run goes on"
+    );
+}

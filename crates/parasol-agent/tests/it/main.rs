@@ -3,6 +3,7 @@
 
 mod agent_loop;
 mod anthropic;
+#[cfg(feature = "local")]
 mod local_model;
 mod openai;
 mod support;
