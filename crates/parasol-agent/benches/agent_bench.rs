@@ -3,23 +3,30 @@
 //!
 //! ```text
 //! cargo bench -p parasol-agent --bench agent_bench -- [--model FILE] [--threads N]
-//!     [--runs N] [--llama-bench FILE]
+//!     [--runs N]
 //! ```
 //!
 //! It prints, as medians over the runs:
 //! - the agent loop's own cost per cycle (a scripted model that answers at once and a
 //!   tool that does nothing, so all that is measured is the loop);
 //! - for the local model: prompt tokens/s, generated tokens/s and time to first token;
-//! - with `--llama-bench`, the same two rates from llama.cpp's own `llama-bench` on the
-//!   same file and thread count, run alternately with ours, and the ratios.
+//! - the same two rates from llama.cpp alone (its C API driven the way `llama-bench`
+//!   does it) on the same build, file and thread count, run alternately with ours, and
+//!   the ratios.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
 
+use std::num::NonZeroU32;
 use std::path::PathBuf;
-use std::process::Command;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use futures::StreamExt;
+use llama_cpp_2::context::params::LlamaContextParams;
+use llama_cpp_2::llama_batch::LlamaBatch;
+use llama_cpp_2::model::LlamaModel;
+use llama_cpp_2::model::params::LlamaModelParams;
+use llama_cpp_2::sampling::LlamaSampler;
+use llama_cpp_2::token::LlamaToken;
 use parasol_agent::model::ToolCall;
 use parasol_agent::model::local::{LocalConfig, LocalModel};
 use parasol_agent::testing::{ScriptedModel, Step};
@@ -37,7 +44,6 @@ struct Options {
     model: PathBuf,
     threads: u32,
     runs: usize,
-    llama_bench: Option<PathBuf>,
 }
 
 fn options() -> Options {
@@ -46,7 +52,6 @@ fn options() -> Options {
             .join("../../data/models/SmolLM2-135M-Instruct.Q4_1.gguf"),
         threads: 2,
         runs: 5,
-        llama_bench: None,
     };
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
@@ -56,9 +61,6 @@ fn options() -> Options {
                 options.threads = args.next().expect("--threads N").parse().expect("a number")
             }
             "--runs" => options.runs = args.next().expect("--runs N").parse().expect("a number"),
-            "--llama-bench" => {
-                options.llama_bench = Some(args.next().expect("--llama-bench FILE").into())
-            }
             // cargo bench passes --bench; anything else is a mistake worth hearing about.
             "--bench" => {}
             other => panic!("unknown argument {other}"),
@@ -158,6 +160,15 @@ struct Rates {
     generated: u64,
 }
 
+/// The same prompt text the provider reads in run `run`, as exactly [`PROMPT_TOKENS`]
+/// tokens.
+fn raw_prompt(raw: &LlamaModel, model: &LocalModel, run: usize) -> Vec<LlamaToken> {
+    let text = long_prompt(model, run, PROMPT_TOKENS + 16);
+    let mut tokens = raw.vocab().tokenize(text.as_bytes(), true, false);
+    tokens.truncate(PROMPT_TOKENS);
+    tokens
+}
+
 /// A system prompt of about `tokens` tokens. `run` goes first so that no run can reuse
 /// the previous one's cached prompt.
 fn long_prompt(model: &LocalModel, run: usize, tokens: usize) -> String {
@@ -201,47 +212,42 @@ async fn local_run(model: &LocalModel, run: usize) -> Rates {
     }
 }
 
-/// llama.cpp's own figures: (prompt tokens/s, generated tokens/s).
-fn llama_bench(binary: &PathBuf, options: &Options) -> (f64, f64) {
-    let output = Command::new(binary)
-        .args(["-m"])
-        .arg(&options.model)
-        .args([
-            "-t",
-            &options.threads.to_string(),
-            "-p",
-            &PROMPT_TOKENS.to_string(),
-            "-n",
-            &GENERATED_TOKENS.to_string(),
-            "-r",
-            "1",
-            "-o",
-            "json",
-        ])
-        .output()
-        .expect("llama-bench runs");
-    assert!(
-        output.status.success(),
-        "llama-bench failed: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    let results: Vec<serde_json::Value> =
-        serde_json::from_slice(&output.stdout).expect("llama-bench JSON");
-    let rate = |test: &str| {
-        results
-            .iter()
-            .find(|result| {
-                result[test].as_u64().is_some_and(|n| n > 0)
-                    && result[if test == "n_prompt" {
-                        "n_gen"
-                    } else {
-                        "n_prompt"
-                    }] == 0
-            })
-            .and_then(|result| result["avg_ts"].as_f64())
-            .expect("a llama-bench result")
-    };
-    (rate("n_prompt"), rate("n_gen"))
+/// llama.cpp's own speed on the same file and threads, measured the way its
+/// `llama-bench` does (`pp512`, `tg128`): one batch of prompt tokens, then single-token
+/// decodes, straight through its C API with none of Parasol's code in the loop. Returns
+/// (prompt tokens/s, generated tokens/s).
+fn raw_llama(model: &LlamaModel, threads: u32, prompt: &[LlamaToken]) -> (f64, f64) {
+    let backend = parasol_agent::model::local::backend().unwrap();
+    let threads = threads as i32;
+    let params = LlamaContextParams::default()
+        .with_n_ctx(NonZeroU32::new(4096))
+        .with_n_batch(512)
+        .with_n_threads(threads)
+        .with_n_threads_batch(threads);
+    let mut context = model.new_context(backend, params).unwrap();
+    let mut batch = LlamaBatch::new(PROMPT_TOKENS, 1);
+    for (position, token) in prompt.iter().enumerate() {
+        batch
+            .add(*token, position as i32, &[0], position + 1 == prompt.len())
+            .unwrap();
+    }
+    let started = Instant::now();
+    context.decode(&mut batch).unwrap();
+    let prompt_rate = prompt.len() as f64 / started.elapsed().as_secs_f64();
+
+    let mut sampler = LlamaSampler::greedy();
+    let mut token = sampler.sample(&context, -1);
+    let started = Instant::now();
+    for step in 0..GENERATED_TOKENS as usize {
+        batch.clear();
+        batch
+            .add(token, (prompt.len() + step) as i32, &[0], true)
+            .unwrap();
+        context.decode(&mut batch).unwrap();
+        token = sampler.sample(&context, -1);
+    }
+    let generated_rate = f64::from(GENERATED_TOKENS) / started.elapsed().as_secs_f64();
+    (prompt_rate, generated_rate)
 }
 
 #[tokio::main]
@@ -267,6 +273,12 @@ async fn main() {
         .expect("the model loads");
     // One warm-up run: page the weights in and let the allocator settle.
     local_run(&model, usize::MAX).await;
+    let raw = LlamaModel::load_from_file(
+        parasol_agent::model::local::backend().unwrap(),
+        &options.model,
+        &LlamaModelParams::default(),
+    )
+    .unwrap();
 
     let (mut ours_pp, mut ours_tg, mut ttft) = (Vec::new(), Vec::new(), Vec::new());
     let (mut theirs_pp, mut theirs_tg) = (Vec::new(), Vec::new());
@@ -282,12 +294,10 @@ async fn main() {
         ours_pp.push(rates.prompt_per_s);
         ours_tg.push(rates.generated_per_s);
         ttft.push(rates.first_token.as_secs_f64() * 1e3);
-        if let Some(binary) = &options.llama_bench {
-            let (pp, tg) = llama_bench(binary, &options);
-            println!("  run {run}: llama-bench prompt {pp:.0} tok/s, generated {tg:.1} tok/s");
-            theirs_pp.push(pp);
-            theirs_tg.push(tg);
-        }
+        let (pp, tg) = raw_llama(&raw, options.threads, &raw_prompt(&raw, &model, run));
+        println!("  run {run}: llama.cpp alone: prompt {pp:.0} tok/s, generated {tg:.1} tok/s");
+        theirs_pp.push(pp);
+        theirs_tg.push(tg);
     }
     let (pp, tg) = (median(&mut ours_pp), median(&mut ours_tg));
     println!(
@@ -297,19 +307,17 @@ async fn main() {
     println!("  prompt:         {pp:.0} tokens/s");
     println!("  generation:     {tg:.1} tokens/s");
     println!("  first token:    {:.1} ms", median(&mut ttft));
-    if options.llama_bench.is_some() {
-        let (their_pp, their_tg) = (median(&mut theirs_pp), median(&mut theirs_tg));
-        println!(
-            "llama.cpp llama-bench, same file and threads (medians of {}):",
-            options.runs
-        );
-        println!(
-            "  prompt:         {their_pp:.0} tokens/s   (parasol {:.2}x)",
-            pp / their_pp
-        );
-        println!(
-            "  generation:     {their_tg:.1} tokens/s   (parasol {:.2}x)",
-            tg / their_tg
-        );
-    }
+    let (their_pp, their_tg) = (median(&mut theirs_pp), median(&mut theirs_tg));
+    println!(
+        "llama.cpp alone, same build, file and threads, pp{PROMPT_TOKENS}/tg{GENERATED_TOKENS} (medians of {}):",
+        options.runs
+    );
+    println!(
+        "  prompt:         {their_pp:.0} tokens/s   (parasol {:.2}x)",
+        pp / their_pp
+    );
+    println!(
+        "  generation:     {their_tg:.1} tokens/s   (parasol {:.2}x)",
+        tg / their_tg
+    );
 }

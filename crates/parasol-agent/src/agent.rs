@@ -32,6 +32,14 @@ pub struct AgentConfig {
     pub tool_timeout: Duration,
     /// The most tokens the model may generate in one call.
     pub max_tokens: u32,
+    /// Whether the first model call of a run may (`Auto`) or must (`Required`) call a
+    /// tool. A very small model rarely decides to call a tool on its own, yet writes a
+    /// good call when made to; `Required` first, `Auto` after, gets it to look things
+    /// up and then answer from what it found.
+    pub first_tool_choice: ToolChoice,
+    /// The same for the calls after the first. `None` here with `Required` first makes a
+    /// small model look one thing up and then answer from it.
+    pub later_tool_choice: ToolChoice,
 }
 
 impl Default for AgentConfig {
@@ -41,6 +49,8 @@ impl Default for AgentConfig {
             max_cycles: 6,
             tool_timeout: Duration::from_secs(30),
             max_tokens: 1024,
+            first_tool_choice: ToolChoice::Auto,
+            later_tool_choice: ToolChoice::Auto,
         }
     }
 }
@@ -75,9 +85,8 @@ impl Agent {
             let mut conversation = history;
             let mut usage = Usage::default();
             for cycle in 1..=agent.config.max_cycles {
-                let last = cycle == agent.config.max_cycles;
                 let mut turn = Turn::default();
-                let mut model_stream = match agent.start_turn(&conversation, last).await {
+                let mut model_stream = match agent.start_turn(&conversation, cycle).await {
                     Ok(stream) => stream,
                     Err(message) => {
                         yield AgentEvent::Error { message };
@@ -164,24 +173,25 @@ impl Agent {
     async fn start_turn(
         &self,
         conversation: &[Message],
-        last: bool,
+        cycle: u32,
     ) -> Result<crate::model::ModelStream, String> {
+        let last = cycle == self.config.max_cycles;
         let offer_tools = !last && !self.tools.is_empty();
         let mut request = ModelRequest {
             system: self.config.system_prompt.clone(),
             messages: conversation.to_vec(),
-            tools: if offer_tools {
-                self.tools.specs()
-            } else {
-                Vec::new()
-            },
-            tool_choice: if offer_tools {
-                ToolChoice::Auto
-            } else {
-                ToolChoice::None
+            tools: Vec::new(),
+            tool_choice: match (offer_tools, cycle) {
+                (false, _) => ToolChoice::None,
+                (true, 1) => self.config.first_tool_choice,
+                (true, _) => self.config.later_tool_choice,
             },
             max_tokens: self.config.max_tokens,
         };
+        // A model told it may not call tools is better off not reading about them.
+        if request.tool_choice != ToolChoice::None {
+            request.tools = self.tools.specs();
+        }
         window::fit(self.model.as_ref(), &mut request).map_err(|error| error.to_string())?;
         self.model
             .stream(request)

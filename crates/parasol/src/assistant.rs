@@ -3,12 +3,12 @@
 use std::time::Duration;
 
 use anyhow::Context;
-use parasol_agent::{Agent, AgentConfig, ToolSet};
+use parasol_agent::{Agent, AgentConfig, ToolChoice, ToolSet};
 use parasol_tools::weather::{self, WeatherConfig};
 use parasol_tools::{BaseToolsConfig, HttpRequestConfig};
 
 use crate::providers;
-use crate::settings::{Provider, Settings};
+use crate::settings::{Provider, Settings, ToolChoiceSetting};
 
 /// The tools a small local model is offered by default: few tools, simple arguments.
 const SMALL_MODEL_TOOLS: [&str; 2] = ["get_hourly_weather_data", "get_daily_forecast"];
@@ -22,8 +22,23 @@ pub async fn build(settings: &Settings) -> anyhow::Result<Agent> {
         None => weather::system_prompt(&weather, today(&weather.timezone)?),
     };
     let model = providers::build(settings).await?;
+    let small_model = settings.model.provider == Provider::Local;
+    let first_tool_choice = match settings.agent.first_tool_choice {
+        Some(ToolChoiceSetting::Required) => ToolChoice::Required,
+        Some(ToolChoiceSetting::Auto) => ToolChoice::Auto,
+        None if small_model => ToolChoice::Required,
+        None => ToolChoice::Auto,
+    };
+    // After its one lookup a small model answers; a capable one may look further.
+    let later_tool_choice = if small_model && first_tool_choice == ToolChoice::Required {
+        ToolChoice::None
+    } else {
+        ToolChoice::Auto
+    };
     let config = AgentConfig {
         system_prompt,
+        first_tool_choice,
+        later_tool_choice,
         max_cycles: settings.agent.max_cycles,
         tool_timeout: Duration::from_secs(settings.agent.tool_timeout),
         max_tokens: settings.agent.max_tokens,

@@ -102,6 +102,10 @@ pub struct AgentSettings {
     /// The tools offered to the model, by name; by default the two weather tools for the
     /// local model (a small model does best with few) and every tool for the others.
     pub tools: Option<Vec<String>>,
+    /// Whether the first model call of an answer may (`auto`) or must (`required`) call
+    /// a tool; by default `required` for the local model, which otherwise rarely looks
+    /// anything up, and `auto` for the others.
+    pub first_tool_choice: Option<ToolChoiceSetting>,
     /// The most model calls in one answer.
     pub max_cycles: u32,
     /// Seconds one tool call may take.
@@ -115,11 +119,22 @@ impl Default for AgentSettings {
         Self {
             system_prompt: None,
             tools: None,
+            first_tool_choice: None,
             max_cycles: 6,
             tool_timeout: 30,
             max_tokens: 512,
         }
     }
+}
+
+/// `agent.first_tool_choice`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ToolChoiceSetting {
+    /// The model decides.
+    Auto,
+    /// The model must call a tool.
+    Required,
 }
 
 /// The `[weather]` section.

@@ -509,3 +509,35 @@ async fn a_tool_result_too_long_for_the_context_is_cut_with_a_note() {
         "the run goes on"
     );
 }
+
+#[tokio::test]
+async fn the_first_call_can_be_made_to_use_a_tool_and_later_ones_choose() {
+    let model = ScriptedModel::new([
+        vec![
+            call("s", "sleep", json!({ "millis": 1 })),
+            stop(StopReason::ToolUse),
+        ],
+        answer("Rested."),
+    ]);
+    let mut tools = ToolSet::new();
+    tools.register(Sleep::default());
+    let config = AgentConfig {
+        first_tool_choice: parasol_agent::ToolChoice::Required,
+        ..AgentConfig::default()
+    };
+    let agent = Agent::new(Arc::new(model.clone()), tools, config);
+    run(&agent, "rest").await;
+
+    let choices: Vec<_> = model
+        .requests()
+        .iter()
+        .map(|request| request.tool_choice)
+        .collect();
+    assert_eq!(
+        choices,
+        [
+            parasol_agent::ToolChoice::Required,
+            parasol_agent::ToolChoice::Auto
+        ]
+    );
+}

@@ -67,8 +67,9 @@ impl std::fmt::Debug for LocalModel {
     }
 }
 
-/// llama.cpp's backend may be initialised once per process.
-fn backend() -> Result<&'static LlamaBackend, ModelError> {
+/// llama.cpp's backend, which may be initialised once per process; this is the one
+/// instance, for anything else in the process that calls llama.cpp directly.
+pub fn backend() -> Result<&'static LlamaBackend, ModelError> {
     static BACKEND: OnceLock<Result<LlamaBackend, String>> = OnceLock::new();
     let backend = BACKEND.get_or_init(|| {
         llama_cpp_2::send_logs_to_tracing(llama_cpp_2::LogOptions::default());

@@ -6,6 +6,8 @@
 //! tools' JSON Schemas constrains what follows the opening tag, so even a very small
 //! model writes a call that parses against its tool's schema.
 
+use std::collections::HashMap;
+
 use serde_json::{Value, json};
 
 use crate::message::{ContentBlock, Message, Role};
@@ -23,13 +25,23 @@ pub(crate) fn chat_messages(request: &ModelRequest) -> Vec<(String, String)> {
     if !request.tools.is_empty() {
         system.push_str(&tools_section(&request.tools));
     }
+    // Tool results name the tool they come from; the call's id is all a result carries.
+    let names: HashMap<&str, &str> = request
+        .messages
+        .iter()
+        .flat_map(|message| &message.content)
+        .filter_map(|block| match block {
+            ContentBlock::ToolUse { id, name, .. } => Some((id.as_str(), name.as_str())),
+            _ => None,
+        })
+        .collect();
     let mut out = vec![("system".to_owned(), system)];
     out.extend(request.messages.iter().map(|message| {
         let role = match message.role {
             Role::User => "user",
             Role::Assistant => "assistant",
         };
-        (role.to_owned(), render(message))
+        (role.to_owned(), render(message, &names))
     }));
     out
 }
@@ -52,7 +64,7 @@ fn tools_section(tools: &[ToolSpec]) -> String {
     section
 }
 
-fn render(message: &Message) -> String {
+fn render(message: &Message, names: &HashMap<&str, &str>) -> String {
     let mut text = String::new();
     for block in &message.content {
         if !text.is_empty() {
@@ -64,40 +76,51 @@ fn render(message: &Message) -> String {
                 let call = json!({ "name": name, "arguments": input });
                 text.push_str(&format!("{CALL_OPEN}\n{call}\n{CALL_CLOSE}"));
             }
+            // Plain words rather than tags: a small model copies tags into its answer,
+            // while this reads as a request to answer from the data.
             ContentBlock::ToolResult {
-                content, is_error, ..
+                tool_use_id,
+                content,
+                is_error,
             } => {
-                let kind = if *is_error {
-                    "tool_error"
+                let tool = names
+                    .get(tool_use_id.as_str())
+                    .copied()
+                    .unwrap_or("the tool");
+                if *is_error {
+                    text.push_str(&format!("{tool} failed: {content}"));
                 } else {
-                    "tool_response"
-                };
-                text.push_str(&format!("<{kind}>\n{content}\n</{kind}>"));
+                    text.push_str(&format!(
+                        "{tool} returned:\n{content}\nAnswer my question from this data."
+                    ));
+                }
             }
         }
     }
     text
 }
 
-/// The JSON Schema of one call to any of `tools`.
-pub(crate) fn call_schema(tools: &[ToolSpec]) -> Value {
-    let calls: Vec<Value> = tools
+/// The JSON Schema of one call to any of `tools`, as text.
+///
+/// It is written out by hand because the order of keys matters: the grammar built from
+/// it makes the model write the properties in the order given, and the model must name
+/// the tool before it writes the arguments (serde_json would sort `arguments` first).
+pub(crate) fn call_schema(tools: &[ToolSpec]) -> String {
+    let calls: Vec<String> = tools
         .iter()
         .map(|tool| {
-            json!({
-                "type": "object",
-                "properties": {
-                    "name": { "const": tool.name },
-                    "arguments": tool.input_schema,
-                },
-                "required": ["name", "arguments"],
-                "additionalProperties": false,
-            })
+            format!(
+                "{{\"type\":\"object\",\"properties\":{{\"name\":{{\"const\":{name}}},\
+                 \"arguments\":{arguments}}},\"required\":[\"name\",\"arguments\"],\
+                 \"additionalProperties\":false}}",
+                name = Value::String(tool.name.clone()),
+                arguments = tool.input_schema,
+            )
         })
         .collect();
-    match <[Value; 1]>::try_from(calls) {
+    match <[String; 1]>::try_from(calls) {
         Ok([one]) => one,
-        Err(calls) => json!({ "oneOf": calls }),
+        Err(calls) => format!("{{\"oneOf\":[{}]}}", calls.join(",")),
     }
 }
 
@@ -187,8 +210,26 @@ pub(crate) fn safe_prefix_len(text: &str) -> usize {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_grammar_makes_the_model_name_the_tool_before_its_arguments() {
+        let spec = ToolSpec {
+            name: "get_daily_forecast".into(),
+            description: String::new(),
+            input_schema: json!({ "type": "object", "properties": { "days": { "type": "integer" } }, "required": ["days"] }),
+        };
+        let grammar = llama_cpp_2::json_schema_to_grammar(&call_schema(&[spec])).unwrap();
+        let root = grammar
+            .lines()
+            .find(|line| line.starts_with("root ::="))
+            .unwrap();
+        let name = root.find("name").unwrap();
+        let arguments = root.find("arguments").unwrap();
+        assert!(name < arguments, "{root}");
+    }
 
     #[test]
     fn text_without_a_call_is_all_text() {
@@ -247,15 +288,9 @@ mod tests {
             description: String::new(),
             input_schema: json!({ "type": "object" }),
         };
-        assert_eq!(
-            call_schema(&[spec("a")])["properties"]["name"]["const"],
-            "a"
-        );
-        assert_eq!(
-            call_schema(&[spec("a"), spec("b")])["oneOf"]
-                .as_array()
-                .map(Vec::len),
-            Some(2)
-        );
+        let one: Value = serde_json::from_str(&call_schema(&[spec("a")])).unwrap();
+        assert_eq!(one["properties"]["name"]["const"], "a");
+        let two: Value = serde_json::from_str(&call_schema(&[spec("a"), spec("b")])).unwrap();
+        assert_eq!(two["oneOf"].as_array().map(Vec::len), Some(2));
     }
 }

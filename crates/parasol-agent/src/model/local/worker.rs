@@ -198,7 +198,7 @@ impl Worker<'_> {
     fn sampler(&self, request: &ModelRequest) -> Result<LlamaSampler, ModelError> {
         let mut chain = Vec::new();
         if !request.tools.is_empty() && request.tool_choice != ToolChoice::None {
-            let schema = prompt::call_schema(&request.tools).to_string();
+            let schema = prompt::call_schema(&request.tools);
             let json = llama_cpp_2::json_schema_to_grammar(&schema).map_err(|error| {
                 ModelError::Local(format!("no grammar for the tool schemas: {error}"))
             })?;
