@@ -34,6 +34,17 @@ impl RetryPolicy {
     }
 }
 
+/// The HTTP client a provider at `url` talks through.
+pub(crate) fn client(url: &str, connect_timeout: Duration) -> Result<reqwest::Client, ModelError> {
+    reqwest::Client::builder()
+        .connect_timeout(connect_timeout)
+        .build()
+        .map_err(|error| ModelError::Unreachable {
+            url: url.to_owned(),
+            reason: error.to_string(),
+        })
+}
+
 /// Sends the request built by `build`, retrying what a retry may fix. Only the opening
 /// of the stream is retried: once events have flowed, a failure is the caller's.
 pub(crate) async fn send(

@@ -66,13 +66,7 @@ impl OpenAiModel {
     /// A client for `config`.
     pub fn new(config: OpenAiConfig) -> Result<Self, ModelError> {
         let url = format!("{}/chat/completions", config.base_url.trim_end_matches('/'));
-        let client = reqwest::Client::builder()
-            .connect_timeout(config.connect_timeout)
-            .build()
-            .map_err(|error| ModelError::Unreachable {
-                url: url.clone(),
-                reason: error.to_string(),
-            })?;
+        let client = http::client(&url, config.connect_timeout)?;
         Ok(Self {
             config,
             client,

@@ -9,7 +9,7 @@ use parasol_agent::{
 use secrecy::SecretString;
 use serde_json::json;
 
-use crate::support::{FakeProvider, Reply, collect, fixture, opening_error, text_of};
+use crate::support::{FakeProvider, Reply, calls_of, collect, fixture, opening_error, text_of};
 
 fn model(server: &FakeProvider) -> AnthropicModel {
     let mut config = AnthropicConfig::new("claude-sonnet-4-5");
@@ -57,13 +57,7 @@ async fn text_and_two_tool_uses_with_split_input_json() {
         text_of(&events),
         "I'll check the forecast and the local time."
     );
-    let calls: Vec<_> = events
-        .iter()
-        .filter_map(|event| match event {
-            ModelEvent::ToolUse(call) => Some(call),
-            _ => None,
-        })
-        .collect();
+    let calls = calls_of(&events);
     assert_eq!(calls.len(), 2);
     assert_eq!(calls[0].id, "toolu_01T1x1fJ34qAmk2tNTrN7Up6");
     assert_eq!(calls[0].input, json!({ "days": 7 }));

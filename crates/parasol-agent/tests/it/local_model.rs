@@ -15,7 +15,7 @@ use parasol_agent::{
 use schemars::JsonSchema;
 use serde::Deserialize;
 
-use crate::support::{collect, text_of};
+use crate::support::{calls_of, collect, text_of};
 
 fn model_path() -> PathBuf {
     match std::env::var_os("PARASOL_TEST_MODEL") {
@@ -110,13 +110,7 @@ async fn asked_about_the_weather_it_emits_a_call_that_matches_the_schema() {
     let (events, error) = collect(model().stream(request).await.unwrap()).await;
 
     assert!(error.is_none(), "{error:?}");
-    let calls: Vec<_> = events
-        .iter()
-        .filter_map(|event| match event {
-            ModelEvent::ToolUse(call) => Some(call),
-            _ => None,
-        })
-        .collect();
+    let calls = calls_of(&events);
     assert_eq!(calls.len(), 1, "{events:?}");
     let call = calls[0];
     assert_eq!(call.name, "get_daily_forecast");

@@ -9,7 +9,7 @@ use parasol_agent::{
 use secrecy::SecretString;
 use serde_json::json;
 
-use crate::support::{FakeProvider, Reply, collect, fixture, opening_error, text_of};
+use crate::support::{FakeProvider, Reply, calls_of, collect, fixture, opening_error, text_of};
 
 fn model(server: &FakeProvider) -> OpenAiModel {
     let mut config = OpenAiConfig::new("gpt-4o-mini");
@@ -90,13 +90,7 @@ async fn split_arguments_of_two_tool_calls_are_assembled() {
     let (events, error) = collect(model(&server).stream(request()).await.unwrap()).await;
 
     assert!(error.is_none(), "{error:?}");
-    let calls: Vec<_> = events
-        .iter()
-        .filter_map(|event| match event {
-            ModelEvent::ToolUse(call) => Some(call),
-            _ => None,
-        })
-        .collect();
+    let calls = calls_of(&events);
     assert_eq!(calls.len(), 2);
     assert_eq!(calls[0].id, "call_3sYkQ0yH1pDxW8vT2nLm5RaE");
     assert_eq!(calls[0].name, "get_hourly_weather_data");

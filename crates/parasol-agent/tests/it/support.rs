@@ -157,3 +157,14 @@ pub fn opening_error<T>(result: Result<T, parasol_agent::ModelError>) -> parasol
         Err(error) => error,
     }
 }
+
+/// The tool calls among the events.
+pub fn calls_of(events: &[parasol_agent::ModelEvent]) -> Vec<&parasol_agent::model::ToolCall> {
+    events
+        .iter()
+        .filter_map(|event| match event {
+            parasol_agent::ModelEvent::ToolUse(call) => Some(call),
+            _ => None,
+        })
+        .collect()
+}
