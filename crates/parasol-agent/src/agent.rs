@@ -164,8 +164,13 @@ impl Agent {
                 yield AgentEvent::Message { message };
                 yield AgentEvent::CycleEnd { cycle, stop_reason };
             }
-            // Only reachable when max_cycles is 0.
-            yield AgentEvent::Error { message: "the agent is configured with no cycles".into() };
+            // The last cycle offers no tools, so only a provider that calls them anyway, or
+            // a limit of 0, ends up here.
+            let message = match agent.config.max_cycles {
+                0 => "the agent is configured with no cycles (agent.max_cycles = 0)".to_owned(),
+                limit => format!("the model was still calling tools after {limit} cycles, the limit"),
+            };
+            yield AgentEvent::Error { message };
         }
         .boxed()
     }

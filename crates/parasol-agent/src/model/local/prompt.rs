@@ -73,7 +73,9 @@ fn render(message: &Message, names: &HashMap<&str, &str>) -> String {
         match block {
             ContentBlock::Text { text: piece } => text.push_str(piece),
             ContentBlock::ToolUse { name, input, .. } => {
-                let call = json!({ "name": name, "arguments": input });
+                // Name first, as the grammar has the model write it.
+                let name = Value::String(name.clone());
+                let call = format!("{{\"name\": {name}, \"arguments\": {input}}}");
                 text.push_str(&format!("{CALL_OPEN}\n{call}\n{CALL_CLOSE}"));
             }
             // Plain words rather than tags: a small model copies tags into its answer,

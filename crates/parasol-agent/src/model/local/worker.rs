@@ -125,7 +125,13 @@ impl Worker<'_> {
         self.read_prompt(&prompt_tokens)?;
 
         let streams_text = request.tool_choice != ToolChoice::Required;
-        let mut output = Output::default();
+        // Without tools on offer, whatever the model writes is its answer, even text that
+        // looks like a call copied from earlier in the conversation.
+        let reads_calls = !request.tools.is_empty() && request.tool_choice != ToolChoice::None;
+        let mut output = Output {
+            reads_calls,
+            ..Output::default()
+        };
         let mut reason = StopReason::MaxTokens;
         let mut generated = 0;
         while generated < budget {
@@ -149,7 +155,11 @@ impl Worker<'_> {
             self.decode(&[token])?;
         }
 
-        let (text, calls) = prompt::parse_output(&output.text);
+        let (text, calls) = if reads_calls {
+            prompt::parse_output(&output.text)
+        } else {
+            (output.text.clone(), Vec::new())
+        };
         if streams_text
             && calls.is_empty()
             && output.shown < text.len()
@@ -282,6 +292,8 @@ struct Output {
     pending: Vec<u8>,
     /// Bytes of `text` already streamed.
     shown: usize,
+    /// Whether a tool call may begin in the text, so its opening must be held back.
+    reads_calls: bool,
 }
 
 impl Output {
@@ -319,6 +331,7 @@ impl Output {
     /// may be the start of one.
     fn visible_delta(&mut self) -> Option<String> {
         let end = match self.text.find(CALL_OPEN) {
+            _ if !self.reads_calls => self.text.len(),
             Some(call) => call,
             None => prompt::safe_prefix_len(&self.text),
         };
@@ -328,5 +341,38 @@ impl Output {
         let delta = self.text[self.shown..end].to_owned();
         self.shown = end;
         Some(delta)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Output;
+
+    #[test]
+    fn a_call_opening_is_held_back_only_while_calls_are_read() {
+        let mut reading = Output {
+            reads_calls: true,
+            ..Output::default()
+        };
+        reading.push(b"Let me check <tool");
+        assert_eq!(reading.visible_delta().as_deref(), Some("Let me check "));
+        reading.push(b"_call>{\"name\"");
+        assert_eq!(reading.visible_delta(), None);
+
+        let mut answering = Output::default();
+        answering.push(b"Copied: <tool_call>{}");
+        assert_eq!(
+            answering.visible_delta().as_deref(),
+            Some("Copied: <tool_call>{}")
+        );
+    }
+
+    #[test]
+    fn a_character_split_across_tokens_waits_for_its_second_half() {
+        let mut output = Output::default();
+        output.push(&[b'a', 0xC3]);
+        assert_eq!(output.visible_delta().as_deref(), Some("a"));
+        output.push(&[0xA9]);
+        assert_eq!(output.visible_delta().as_deref(), Some("é"));
     }
 }
