@@ -212,25 +212,27 @@ pub(crate) fn safe_prefix_len(text: &str) -> usize {
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 
+    type TestResult = Result<(), Box<dyn std::error::Error>>;
+
     #[test]
-    fn the_grammar_makes_the_model_name_the_tool_before_its_arguments() {
+    fn the_grammar_makes_the_model_name_the_tool_before_its_arguments() -> TestResult {
         let spec = ToolSpec {
             name: "get_daily_forecast".into(),
             description: String::new(),
             input_schema: json!({ "type": "object", "properties": { "days": { "type": "integer" } }, "required": ["days"] }),
         };
-        let grammar = llama_cpp_2::json_schema_to_grammar(&call_schema(&[spec])).unwrap();
+        let grammar = llama_cpp_2::json_schema_to_grammar(&call_schema(&[spec]))?;
         let root = grammar
             .lines()
             .find(|line| line.starts_with("root ::="))
-            .unwrap();
-        let name = root.find("name").unwrap();
-        let arguments = root.find("arguments").unwrap();
+            .ok_or("no root rule")?;
+        let name = root.find("name").ok_or("no name")?;
+        let arguments = root.find("arguments").ok_or("no arguments")?;
         assert!(name < arguments, "{root}");
+        Ok(())
     }
 
     #[test]
@@ -284,15 +286,16 @@ mod tests {
     }
 
     #[test]
-    fn one_tool_gives_a_plain_schema_and_several_a_one_of() {
+    fn one_tool_gives_a_plain_schema_and_several_a_one_of() -> TestResult {
         let spec = |name: &str| ToolSpec {
             name: name.into(),
             description: String::new(),
             input_schema: json!({ "type": "object" }),
         };
-        let one: Value = serde_json::from_str(&call_schema(&[spec("a")])).unwrap();
+        let one: Value = serde_json::from_str(&call_schema(&[spec("a")]))?;
         assert_eq!(one["properties"]["name"]["const"], "a");
-        let two: Value = serde_json::from_str(&call_schema(&[spec("a"), spec("b")])).unwrap();
+        let two: Value = serde_json::from_str(&call_schema(&[spec("a"), spec("b")]))?;
         assert_eq!(two["oneOf"].as_array().map(Vec::len), Some(2));
+        Ok(())
     }
 }
