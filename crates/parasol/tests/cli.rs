@@ -6,11 +6,17 @@ use std::process::{Command, Output};
 use axum::response::IntoResponse;
 
 fn parasol(args: &[&str], dir: &std::path::Path) -> Output {
+    parasol_with(args, dir, &[])
+}
+
+/// Runs `parasol` in `dir` with `vars` set, and none of the caller's that would change it.
+fn parasol_with(args: &[&str], dir: &std::path::Path, vars: &[(&str, &str)]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_parasol"))
         .args(args)
         .current_dir(dir)
         .env_remove("PARASOL_CONFIG")
         .env_remove("OPENAI_API_KEY")
+        .envs(vars.iter().copied())
         .output()
         .unwrap()
 }
@@ -60,12 +66,11 @@ fn config_check_prints_the_effective_configuration_without_secrets() {
         "[model]\nprovider = \"openai\"\nname = \"gpt-4o-mini\"\napi_key = \"sk-very-secret\"\n",
     )
     .unwrap();
-    let output = Command::new(env!("CARGO_BIN_EXE_parasol"))
-        .args(["config", "check"])
-        .current_dir(dir.path())
-        .env("PARASOL_AGENT__MAX_CYCLES", "3")
-        .output()
-        .unwrap();
+    let output = parasol_with(
+        &["config", "check"],
+        dir.path(),
+        &[("PARASOL_AGENT__MAX_CYCLES", "3")],
+    );
 
     assert!(output.status.success(), "{}", stderr(&output));
     let printed = stdout(&output);
@@ -194,12 +199,11 @@ fn ask_with_an_unreachable_provider_says_what_to_check() {
         .unwrap()
         .port();
     let url = format!("http://127.0.0.1:{port}/v1");
-    let output = Command::new(env!("CARGO_BIN_EXE_parasol"))
-        .args(["ask", "--provider", "openai", "--base-url", &url, "hello"])
-        .current_dir(dir.path())
-        .env("PARASOL_MODEL__MAX_RETRIES", "0")
-        .output()
-        .unwrap();
+    let output = parasol_with(
+        &["ask", "--provider", "openai", "--base-url", &url, "hello"],
+        dir.path(),
+        &[("PARASOL_MODEL__MAX_RETRIES", "0")],
+    );
     assert!(!output.status.success());
     let error = stderr(&output);
     assert!(
@@ -288,8 +292,8 @@ fn fake_weather_world() -> (
 fn ask_runs_the_weather_tools_the_model_calls_and_shows_the_step() {
     let dir = tempfile::tempdir().unwrap();
     let (model_url, meteo_url, received) = fake_weather_world();
-    let output = Command::new(env!("CARGO_BIN_EXE_parasol"))
-        .args([
+    let output = parasol_with(
+        &[
             "ask",
             "--provider",
             "openai",
@@ -297,12 +301,10 @@ fn ask_runs_the_weather_tools_the_model_calls_and_shows_the_step() {
             &model_url,
             "--starter",
             "3",
-        ])
-        .current_dir(dir.path())
-        .env("PARASOL_WEATHER__BASE_URL", &meteo_url)
-        .env_remove("OPENAI_API_KEY")
-        .output()
-        .unwrap();
+        ],
+        dir.path(),
+        &[("PARASOL_WEATHER__BASE_URL", &meteo_url)],
+    );
 
     assert!(output.status.success(), "{}", stderr(&output));
     assert_eq!(stdout(&output), "Sunny all week.\n");

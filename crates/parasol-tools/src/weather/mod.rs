@@ -128,20 +128,14 @@ impl Forecast {
         self.clock.now().to_zoned_datetime(self.zone.clone()).date()
     }
 
-    fn query(&self, series: &str, names: &[(&str, &str)]) -> Vec<(&'static str, String)> {
+    /// The query for the `series` ("hourly" or "daily") readings in `names`.
+    fn query(&self, series: &'static str, names: &[(&str, &str)]) -> Vec<(&'static str, String)> {
         let fields: Vec<&str> = names.iter().map(|(api, _)| *api).collect();
         vec![
             ("latitude", self.config.latitude.to_string()),
             ("longitude", self.config.longitude.to_string()),
             ("timezone", self.config.timezone.clone()),
-            (
-                if series == "hourly" {
-                    "hourly"
-                } else {
-                    "daily"
-                },
-                fields.join(","),
-            ),
+            (series, fields.join(",")),
         ]
     }
 }
