@@ -1,0 +1,5 @@
+//! The markdown renderer: hostile input first, then what ordinary markdown becomes.
+
+mod html_check;
+mod markdown;
+mod xss;

@@ -1,0 +1,50 @@
+//! Serving the gateway: the router with its request spans, on a listener.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use axum::http::Request;
+use tokio::net::TcpListener;
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::trace::TraceLayer;
+
+use crate::routes;
+use crate::state::Gate;
+
+/// The whole application: routes, request ids and one tracing span per request.
+pub fn app(gate: Arc<Gate>) -> axum::Router {
+    let request_id = axum::http::HeaderName::from_static("x-request-id");
+    routes::router(gate)
+        .layer(PropagateRequestIdLayer::new(request_id.clone()))
+        .layer(
+            TraceLayer::new_for_http().make_span_with(|request: &Request<_>| {
+                let id = request
+                    .headers()
+                    .get("x-request-id")
+                    .and_then(|v| v.to_str().ok())
+                    .unwrap_or("-");
+                // The query is left out: it can carry an authorization code.
+                tracing::debug_span!(
+                    "request",
+                    method = %request.method(),
+                    path = %request.uri().path(),
+                    id = %id,
+                )
+            }),
+        )
+        .layer(SetRequestIdLayer::new(request_id, MakeRequestUuid))
+}
+
+/// Serves the gateway on `listener` until `shutdown` resolves.
+pub async fn serve(
+    gate: Arc<Gate>,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(
+        listener,
+        app(gate).into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown)
+    .await
+}

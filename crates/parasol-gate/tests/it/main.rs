@@ -1,0 +1,10 @@
+//! The gateway's integration tests, one binary with a module per area.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod expiry;
+mod limit;
+mod local_sign_in;
+mod redirect;
+mod sessions;
+mod support;
+mod users;
