@@ -193,6 +193,11 @@ impl OidcProvider {
         })
     }
 
+    /// The provider's configuration.
+    pub fn config(&self) -> &OidcProviderConfig {
+        &self.config
+    }
+
     /// The provider's id.
     pub fn id(&self) -> &str {
         &self.config.id

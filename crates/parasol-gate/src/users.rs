@@ -142,7 +142,7 @@ impl LocalUser {
 
 /// A stored argon2id hash in PHC form. It is not a password, but it lets an attacker try
 /// passwords offline, so it is never printed.
-#[derive(Clone, Serialize, Deserialize)]
+#[derive(Serialize, Deserialize)]
 #[serde(transparent)]
 struct StoredHash(String);
 
@@ -153,7 +153,7 @@ impl fmt::Debug for StoredHash {
 }
 
 /// One `[[user]]` table.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct Entry {
     name: String,
@@ -177,12 +177,19 @@ impl Entry {
     }
 }
 
-/// The whole file.
-#[derive(Debug, Default, Serialize, Deserialize)]
+/// The whole file, as read.
+#[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct Contents {
     #[serde(default, rename = "user")]
     users: Vec<Entry>,
+}
+
+/// The whole file, as written.
+#[derive(Serialize)]
+struct ContentsRef<'a> {
+    #[serde(rename = "user")]
+    users: &'a [Entry],
 }
 
 /// The users file, loaded for editing. Changes stay in memory until [`UsersFile::save`].
@@ -289,8 +296,8 @@ impl UsersFile {
     }
 
     fn render(&self) -> io::Result<String> {
-        let contents = Contents {
-            users: self.entries.clone(),
+        let contents = ContentsRef {
+            users: &self.entries,
         };
         let body = toml::to_string(&contents).map_err(io::Error::other)?;
         Ok(format!(

@@ -4,7 +4,9 @@
 mod expiry;
 mod limit;
 mod local_sign_in;
+mod oidc_flow;
 mod redirect;
 mod sessions;
 mod support;
+mod through_nginx;
 mod users;

@@ -41,6 +41,16 @@ pub async fn spawn_gate(
     prepare: impl FnOnce(&std::path::Path),
 ) -> TestGate {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    spawn_gate_on(listener, configure, prepare).await
+}
+
+/// Like [`spawn_gate`], on a listener the test bound already (so that it could tell an
+/// OpenID provider the callback URL first).
+pub async fn spawn_gate_on(
+    listener: TcpListener,
+    configure: impl FnOnce(&mut GateConfig),
+    prepare: impl FnOnce(&std::path::Path),
+) -> TestGate {
     let addr = listener.local_addr().unwrap();
     let dir = tempfile::tempdir().unwrap();
     prepare(dir.path());
