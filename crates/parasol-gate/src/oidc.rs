@@ -172,7 +172,7 @@ impl OidcProvider {
         let algorithms = config
             .algorithms
             .iter()
-            .map(|name| parse_algorithm(name).map_err(config_error.clone()))
+            .map(|name| parse_algorithm(name).map_err(config_error))
             .collect::<Result<Vec<_>, _>>()?;
         // A provider must never redirect a back-channel request: the token and userinfo
         // requests carry secrets.
@@ -353,10 +353,10 @@ impl OidcProvider {
             (None, None) => serde_json::Map::new(),
             (None, Some(_)) => return Err(self.id_token_error("the provider sent none")),
         };
-        if let (Some(expected), Some(Value::String(got))) = (subject, claims.get("sub")) {
-            if got != expected {
-                return Err(self.id_token_error("the refreshed token names another subject"));
-            }
+        if let (Some(expected), Some(Value::String(got))) = (subject, claims.get("sub"))
+            && got != expected
+        {
+            return Err(self.id_token_error("the refreshed token names another subject"));
         }
         let expected_sub = claims
             .get("sub")

@@ -45,6 +45,15 @@ pub enum Command {
     /// Inspect the configuration.
     #[command(subcommand)]
     Config(ConfigCommand),
+    /// Manage the local users, who sign in to the gateway with a name and a password.
+    ///
+    /// They live in `users.toml` in the data directory (or `[gate.local_users]
+    /// users_file`); a running gateway rereads it within a second of a change.
+    #[command(subcommand)]
+    Users(UsersCommand),
+    /// Run the gateway: sign-in, sessions and nginx's `auth_request` endpoint, or the
+    /// reverse proxy itself with `--upstream`.
+    Gate(GateArgs),
 }
 
 /// `parasol config ...`
@@ -53,6 +62,66 @@ pub enum ConfigCommand {
     /// Validate the configuration file and environment, and print the effective
     /// configuration with secrets redacted.
     Check,
+}
+
+/// `parasol users ...`
+#[derive(Debug, Subcommand)]
+pub enum UsersCommand {
+    /// Add a user; asks for their password twice on the terminal.
+    Add(UsersAddArgs),
+    /// Remove a user, so that they can no longer sign in. A session they already have is
+    /// not ended.
+    Remove {
+        /// The user's name, in any case.
+        name: String,
+    },
+    /// List the users: name, display name, email and groups (never password hashes).
+    List,
+    /// Change a user's password; asks for the new one twice on the terminal.
+    Passwd(UsersPasswdArgs),
+}
+
+/// `parasol users add`
+#[derive(Debug, Args)]
+pub struct UsersAddArgs {
+    /// The sign-in name: 1 to 64 letters, digits, `.`, `_`, `@` or `-`, unique regardless
+    /// of case.
+    pub name: String,
+
+    /// The name shown for the user, such as "Alice Liddell" [default: the sign-in name].
+    #[arg(long, value_name = "TEXT")]
+    pub display_name: Option<String>,
+
+    /// The user's email address, passed on to the chat server.
+    #[arg(long, value_name = "ADDRESS")]
+    pub email: Option<String>,
+
+    /// A group the user is in, for `[gate.allow] groups`; repeat for several
+    /// (`--group staff --group admins`).
+    #[arg(long = "group", value_name = "GROUP")]
+    pub groups: Vec<String>,
+
+    #[command(flatten)]
+    pub password: PasswordArgs,
+}
+
+/// `parasol users passwd`
+#[derive(Debug, Args)]
+pub struct UsersPasswdArgs {
+    /// The user's name, in any case.
+    pub name: String,
+
+    #[command(flatten)]
+    pub password: PasswordArgs,
+}
+
+/// Where a new password comes from.
+#[derive(Debug, Args)]
+pub struct PasswordArgs {
+    /// Read the password from the first line of standard input instead of asking on the
+    /// terminal, for scripts; it must be 8 to 1024 characters.
+    #[arg(long)]
+    pub password_stdin: bool,
 }
 
 /// `parasol ask`
@@ -130,4 +199,18 @@ impl Cli {
         }
         overrides
     }
+}
+
+/// `parasol gate`
+#[derive(Debug, Args)]
+pub struct GateArgs {
+    /// The address to listen on [default: [gate] listen, 127.0.0.1:4180].
+    #[arg(long, value_name = "ADDR")]
+    pub listen: Option<std::net::SocketAddr>,
+
+    /// Be the reverse proxy: pass every signed-in request to this chat server
+    /// (`http://127.0.0.1:8080`), with the identity headers added and any a client sent
+    /// removed; others are sent to sign in.
+    #[arg(long, value_name = "URL")]
+    pub upstream: Option<String>,
 }

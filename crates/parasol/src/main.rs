@@ -28,7 +28,8 @@ fn main() -> ExitCode {
 
 fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     let default_log = match cli.command {
-        Command::Ask(_) | Command::Config(_) => "warn",
+        Command::Ask(_) | Command::Config(_) | Command::Users(_) => "warn",
+        Command::Gate(_) => "info",
     };
     telemetry::init(cli.log.as_deref().unwrap_or(default_log))?;
     let settings = Settings::load(cli.config.as_deref(), &cli.overrides())?;
@@ -41,5 +42,9 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Config(ConfigCommand::Check) => {
             commands::config::check(&settings, cli.config.as_deref())
         }
+        Command::Users(command) => commands::users::run(&settings, command),
+        Command::Gate(args) => runtime
+            .block_on(commands::gate::run(settings, args))
+            .map(|()| ExitCode::SUCCESS),
     }
 }

@@ -21,6 +21,10 @@ pub struct Settings {
     pub weather: WeatherSettings,
     /// The tools' own settings.
     pub tools: ToolsSettings,
+    /// `[redis]`: sessions and one-time sign-in values shared by several gateways.
+    pub redis: RedisSettings,
+    /// The gateway: sign-in, sessions, identity tokens, the local users file.
+    pub gate: parasol_gate::GateConfig,
 }
 
 impl Default for Settings {
@@ -31,6 +35,8 @@ impl Default for Settings {
             agent: AgentSettings::default(),
             weather: WeatherSettings::default(),
             tools: ToolsSettings::default(),
+            redis: RedisSettings::default(),
+            gate: parasol_gate::GateConfig::default(),
         }
     }
 }
@@ -271,12 +277,45 @@ impl Settings {
             Ok(value) => value,
             Err(error) => return format!("# cannot print the settings: {error}"),
         };
-        if self.model.api_key.is_some()
-            && let Some(model) = value.get_mut("model").and_then(toml::Value::as_table_mut)
+        if self.model.api_key.is_some() {
+            mark_redacted(value.get_mut("model"), "api_key");
+        }
+        if self.gate.cookie_secret.is_some() {
+            mark_redacted(value.get_mut("gate"), "cookie_secret");
+        }
+        for (index, provider) in self.gate.oidc.iter().enumerate() {
+            if provider.client_secret.is_some() {
+                let table = value
+                    .get_mut("gate")
+                    .and_then(|gate| gate.get_mut("oidc"))
+                    .and_then(|oidc| oidc.get_mut(index));
+                mark_redacted(table, "client_secret");
+            }
+        }
+        // A Redis URL may carry a password (`redis://:secret@host`).
+        if self
+            .redis
+            .url
+            .as_deref()
+            .is_some_and(|url| url.contains('@'))
         {
-            model.insert("api_key".into(), toml::Value::String("[redacted]".into()));
+            mark_redacted(value.get_mut("redis"), "url");
         }
         toml::to_string_pretty(&value).unwrap_or_default()
+    }
+
+    /// The users file: `[gate.local_users] users_file`, or `users.toml` in the data
+    /// directory.
+    pub fn users_file(&self) -> PathBuf {
+        self.gate.users_file_path(&self.data_dir)
+    }
+}
+
+/// Shows that `key` is set without showing its value. Secrets are never serialised, so
+/// the key is absent until this puts the mark in.
+fn mark_redacted(table: Option<&mut toml::Value>, key: &str) {
+    if let Some(table) = table.and_then(toml::Value::as_table_mut) {
+        table.insert(key.into(), toml::Value::String("[redacted]".into()));
     }
 }
 
@@ -294,4 +333,12 @@ fn describe(error: &figment::Error) -> String {
         }
     }
     text
+}
+
+/// The `[redis]` section.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RedisSettings {
+    /// `redis://127.0.0.1:6379`; needed by `gate.session.store = "redis"`.
+    pub url: Option<String>,
 }

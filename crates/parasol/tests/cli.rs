@@ -1,7 +1,7 @@
 //! The `parasol` binary as a user runs it.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use std::process::{Command, Output};
+use std::process::{Command, Output, Stdio};
 
 use axum::response::IntoResponse;
 
@@ -11,14 +11,37 @@ fn parasol(args: &[&str], dir: &std::path::Path) -> Output {
 
 /// Runs `parasol` in `dir` with `vars` set, and none of the caller's that would change it.
 fn parasol_with(args: &[&str], dir: &std::path::Path, vars: &[(&str, &str)]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_parasol"))
+    command(args, dir, vars).output().unwrap()
+}
+
+/// Runs `parasol` in `dir` with `input` on its standard input.
+fn parasol_input(args: &[&str], dir: &std::path::Path, input: &str) -> Output {
+    use std::io::Write;
+
+    let mut child = command(args, dir, &[])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(input.as_bytes())
+        .unwrap();
+    child.wait_with_output().unwrap()
+}
+
+fn command(args: &[&str], dir: &std::path::Path, vars: &[(&str, &str)]) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_parasol"));
+    command
         .args(args)
         .current_dir(dir)
         .env_remove("PARASOL_CONFIG")
         .env_remove("OPENAI_API_KEY")
-        .envs(vars.iter().copied())
-        .output()
-        .unwrap()
+        .envs(vars.iter().copied());
+    command
 }
 
 fn stdout(output: &Output) -> String {
@@ -37,6 +60,11 @@ fn every_subcommand_explains_itself() {
         &["ask", "--help"],
         &["config", "--help"],
         &["config", "check", "--help"],
+        &["users", "--help"],
+        &["users", "add", "--help"],
+        &["users", "remove", "--help"],
+        &["users", "list", "--help"],
+        &["users", "passwd", "--help"],
     ] {
         let output = parasol(args, dir.path());
         assert!(output.status.success(), "{args:?}: {}", stderr(&output));
@@ -55,6 +83,10 @@ fn every_subcommand_explains_itself() {
         "--config",
     ] {
         assert!(help.contains(flag), "ask --help lacks {flag}");
+    }
+    let help = stdout(&parasol(&["users", "add", "--help"], dir.path()));
+    for flag in ["--display-name", "--email", "--group", "--password-stdin"] {
+        assert!(help.contains(flag), "users add --help lacks {flag}");
     }
 }
 
@@ -81,6 +113,32 @@ fn config_check_prints_the_effective_configuration_without_secrets() {
     );
     assert!(printed.contains("api_key = \"[redacted]\""), "{printed}");
     assert!(!printed.contains("sk-very-secret") && !stderr(&output).contains("sk-very-secret"));
+}
+
+#[test]
+fn config_check_marks_the_gateway_secrets_without_printing_them() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("parasol.toml"),
+        concat!(
+            "[gate]\ncookie_secret = \"cookie-very-secret-0123456789abcdef\"\n",
+            "[[gate.oidc]]\nid = \"google\"\nissuer = \"https://accounts.google.com\"\n",
+            "client_id = \"parasol\"\nclient_secret = \"oidc-very-secret\"\n",
+        ),
+    )
+    .unwrap();
+    let output = parasol(&["config", "check"], dir.path());
+
+    assert!(output.status.success(), "{}", stderr(&output));
+    let printed = stdout(&output);
+    assert!(printed.contains("[gate.local_users]"), "{printed}");
+    assert!(
+        printed.contains("cookie_secret = \"[redacted]\"")
+            && printed.contains("client_secret = \"[redacted]\""),
+        "{printed}"
+    );
+    let everything = printed + &stderr(&output);
+    assert!(!everything.contains("very-secret"), "{everything}");
 }
 
 #[test]
@@ -372,6 +430,175 @@ fn an_unknown_tool_in_the_configuration_is_named() {
     let error = stderr(&output);
     assert!(
         error.contains("`teleport`") && error.contains("get_hourly_weather_data"),
+        "{error}"
+    );
+}
+
+#[test]
+fn an_added_user_is_listed_without_their_hash() {
+    let dir = tempfile::tempdir().unwrap();
+    let output = parasol_input(
+        &[
+            "users",
+            "add",
+            "alice",
+            "--display-name",
+            "Alice Liddell",
+            "--email",
+            "alice@example.com",
+            "--group",
+            "staff",
+            "--group",
+            "admins",
+            "--password-stdin",
+        ],
+        dir.path(),
+        "correct horse battery\n",
+    );
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert!(
+        stderr(&output).contains("added user alice to data/users.toml"),
+        "{}",
+        stderr(&output)
+    );
+    let file = std::fs::read_to_string(dir.path().join("data/users.toml")).unwrap();
+    assert!(file.contains("$argon2id$"), "{file}");
+    assert!(!file.contains("correct horse"), "{file}");
+
+    let output = parasol(&["users", "list"], dir.path());
+    assert!(output.status.success(), "{}", stderr(&output));
+    let listed = stdout(&output);
+    let lines: Vec<&str> = listed.lines().collect();
+    assert_eq!(lines.len(), 2, "{listed}");
+    assert!(
+        lines[0].starts_with("NAME") && lines[0].contains("GROUPS"),
+        "{listed}"
+    );
+    assert!(
+        lines[1].contains("alice")
+            && lines[1].contains("Alice Liddell")
+            && lines[1].contains("alice@example.com")
+            && lines[1].contains("staff, admins"),
+        "{listed}"
+    );
+    assert_eq!(
+        lines[0].find("EMAIL"),
+        lines[1].find("alice@"),
+        "aligned: {listed}"
+    );
+    assert!(
+        !listed.contains("argon2") && !listed.contains('$'),
+        "{listed}"
+    );
+}
+
+#[test]
+fn adding_a_name_that_is_taken_fails_and_says_so() {
+    let dir = tempfile::tempdir().unwrap();
+    let add = |name: &str| {
+        parasol_input(
+            &["users", "add", name, "--password-stdin"],
+            dir.path(),
+            "correct horse battery\n",
+        )
+    };
+    assert!(add("alice").status.success());
+
+    let output = add("ALICE");
+    assert!(!output.status.success());
+    let error = stderr(&output);
+    assert!(
+        error.contains("a user named `alice` already exists") && error.lines().count() == 1,
+        "{error}"
+    );
+}
+
+#[test]
+fn a_short_or_missing_password_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let output = parasol_input(
+        &["users", "add", "alice", "--password-stdin"],
+        dir.path(),
+        "short\n",
+    );
+    assert!(!output.status.success());
+    assert!(
+        stderr(&output).contains("at least 8 characters"),
+        "{}",
+        stderr(&output)
+    );
+
+    let output = parasol_input(
+        &["users", "add", "alice", "--password-stdin"],
+        dir.path(),
+        "",
+    );
+    assert!(!output.status.success());
+    assert!(
+        stderr(&output).contains("no password on standard input"),
+        "{}",
+        stderr(&output)
+    );
+    assert!(!dir.path().join("data/users.toml").exists());
+}
+
+#[test]
+fn passwd_replaces_the_hash() {
+    let dir = tempfile::tempdir().unwrap();
+    let users_file = dir.path().join("data/users.toml");
+    let output = parasol_input(
+        &["users", "add", "alice", "--password-stdin"],
+        dir.path(),
+        "correct horse battery\n",
+    );
+    assert!(output.status.success(), "{}", stderr(&output));
+    let before = std::fs::read_to_string(&users_file).unwrap();
+
+    let output = parasol_input(
+        &["users", "passwd", "Alice", "--password-stdin"],
+        dir.path(),
+        "tr0ub4dor & 3\r\n",
+    );
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert!(stderr(&output).contains("changed the password of alice"));
+    let after = std::fs::read_to_string(&users_file).unwrap();
+    assert_ne!(before, after);
+    assert!(after.contains("name = \"alice\"") && after.contains("$argon2id$"));
+
+    let output = parasol_input(
+        &["users", "passwd", "bob", "--password-stdin"],
+        dir.path(),
+        "tr0ub4dor & 3\n",
+    );
+    assert!(!output.status.success());
+    assert!(stderr(&output).contains("there is no user named `bob`"));
+}
+
+#[test]
+fn remove_deletes_the_user_and_refuses_an_unknown_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let output = parasol_input(
+        &["users", "add", "alice", "--password-stdin"],
+        dir.path(),
+        "correct horse battery\n",
+    );
+    assert!(output.status.success(), "{}", stderr(&output));
+
+    let output = parasol(&["users", "remove", "alice"], dir.path());
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert!(stderr(&output).contains("removed user alice from data/users.toml"));
+    let output = parasol(&["users", "list"], dir.path());
+    assert!(output.status.success());
+    assert_eq!(stdout(&output), "");
+    assert!(stderr(&output).contains("no users in data/users.toml"));
+
+    let output = parasol(&["users", "remove", "alice"], dir.path());
+    assert!(!output.status.success());
+    let error = stderr(&output);
+    assert!(
+        error.contains("there is no user named `alice` in data/users.toml")
+            && error.contains("parasol users list")
+            && error.lines().count() == 1,
         "{error}"
     );
 }

@@ -19,11 +19,11 @@ pub async fn ping() -> &'static str {
 pub async fn ready(State(gate): State<Arc<Gate>>) -> Response {
     let mut missing = Vec::new();
     for provider in &gate.providers {
-        if !provider.is_ready() {
-            if let Err(error) = provider.discover().await {
-                tracing::warn!(%error, "provider not ready");
-                missing.push(format!("provider {}", provider.id()));
-            }
+        if !provider.is_ready()
+            && let Err(error) = provider.discover().await
+        {
+            tracing::warn!(%error, "provider not ready");
+            missing.push(format!("provider {}", provider.id()));
         }
     }
     if let SessionStore::Redis(redis) = &gate.sessions {

@@ -32,10 +32,12 @@ async fn gate_with_clock(clock: Arc<TestClock>) -> (String, tempfile::TempDir) {
     let addr = listener.local_addr().unwrap();
     let dir = tempfile::tempdir().unwrap();
     add_user(dir.path(), "alice", "correct horse", &[]);
-    let mut config = GateConfig::default();
-    config.listen = addr;
-    config.public_url = Some(format!("http://{addr}"));
-    config.cookie_secret = Some(SecretString::from(COOKIE_KEY.to_owned()));
+    let mut config = GateConfig {
+        listen: addr,
+        public_url: Some(format!("http://{addr}")),
+        cookie_secret: Some(SecretString::from(COOKIE_KEY.to_owned())),
+        ..GateConfig::default()
+    };
     config.session.idle_timeout = 600;
     config.session.absolute_lifetime = 3600;
     let gate = Gate::build(&config, dir.path(), None, Some(clock))

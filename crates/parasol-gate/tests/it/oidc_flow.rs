@@ -115,7 +115,7 @@ async fn a_person_signs_in_at_the_provider_and_out_again() {
         .await
         .unwrap();
     let verifier =
-        parasol_identity::Verifier::from_jwks_json(&jwks, &gate.url(""), "parasol-chat").unwrap();
+        parasol_identity::Verifier::from_jwks_json(&jwks, gate.url(""), "parasol-chat").unwrap();
     let claims = verifier.verify(&token).unwrap();
     assert_eq!(claims.sub, "corp:alice");
     assert_eq!(claims.name, "Alice Liddell");

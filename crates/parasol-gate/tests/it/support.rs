@@ -55,10 +55,12 @@ pub async fn spawn_gate_on(
     let dir = tempfile::tempdir().unwrap();
     prepare(dir.path());
 
-    let mut config = GateConfig::default();
-    config.listen = addr;
-    config.public_url = Some(format!("http://{addr}"));
-    config.cookie_secret = Some(SecretString::from(COOKIE_KEY.to_owned()));
+    let mut config = GateConfig {
+        listen: addr,
+        public_url: Some(format!("http://{addr}")),
+        cookie_secret: Some(SecretString::from(COOKIE_KEY.to_owned())),
+        ..GateConfig::default()
+    };
     configure(&mut config);
     let gate = Arc::new(Gate::build(&config, dir.path(), None, None).await.unwrap());
 
