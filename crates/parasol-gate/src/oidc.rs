@@ -141,6 +141,8 @@ pub struct OidcProvider {
     algorithms: Vec<CoreJwsSigningAlgorithm>,
     http: reqwest::Client,
     metadata: RwLock<Option<Arc<ProviderMetadataWithLogout>>>,
+    /// When the JWKS was last refetched for an unknown `kid`. Discovery does not count:
+    /// a provider may rotate just after the gateway read its keys.
     last_fetch: Mutex<Option<Instant>>,
 }
 
@@ -218,9 +220,6 @@ impl OidcProvider {
 
     /// Runs discovery (again), replacing the metadata and keys.
     pub async fn discover(&self) -> Result<(), OidcError> {
-        if let Ok(mut last) = self.last_fetch.lock() {
-            *last = Some(Instant::now());
-        }
         let metadata = ProviderMetadataWithLogout::discover_async(self.issuer.clone(), &self.http)
             .await
             .map_err(|error| OidcError::Discovery {

@@ -96,6 +96,39 @@ pub async fn handle(gate: Arc<Gate>, proxy: Proxy, request: Request) -> Response
     with_cookies(response, cookie)
 }
 
+/// Passes a request to an application in the same process (`parasol serve`) when its
+/// session lets it through, with the same header hygiene as the network proxy.
+pub async fn handle_embedded(gate: Arc<Gate>, app: axum::Router, request: Request) -> Response {
+    use tower::ServiceExt;
+    let (verdict, cookie) = check(&gate, request.headers()).await;
+    let response = match verdict {
+        Verdict::Allowed(identity) => {
+            let peer = request
+                .extensions()
+                .get::<ConnectInfo<SocketAddr>>()
+                .map(|info| info.0.ip());
+            let (mut parts, body) = request.into_parts();
+            let client = peer.map(|peer| client_ip(&gate, peer, &parts.headers));
+            let upgrade = wants_websocket(&parts.headers);
+            clean_request_headers(&gate, &mut parts.headers, upgrade);
+            parts.headers.extend(identity);
+            forwarded_headers(&gate, &mut parts.headers, client);
+            gate.metrics.proxied.inc();
+            match app.oneshot(Request::from_parts(parts, body)).await {
+                Ok(response) => response,
+                Err(never) => match never {},
+            }
+        }
+        Verdict::Unauthenticated => unauthenticated(&request),
+        Verdict::Forbidden(session) => html(
+            StatusCode::FORBIDDEN,
+            pages::forbidden(&session.user.email.unwrap_or(session.user.name)),
+        ),
+        Verdict::Failed => StatusCode::INTERNAL_SERVER_ERROR.into_response(),
+    };
+    with_cookies(response, cookie)
+}
+
 /// A browser navigating is sent to sign in; anything else gets a plain 401.
 fn unauthenticated(request: &Request) -> Response {
     let wants_page = request.method() == Method::GET

@@ -13,8 +13,15 @@ use crate::state::Gate;
 
 /// The whole application: routes, request ids and one tracing span per request.
 pub fn app(gate: Arc<Gate>) -> axum::Router {
+    app_with(gate, None)
+}
+
+/// The gateway in front of an application in the same process (`parasol serve`): every
+/// path that is not the gateway's own is checked and, when signed in, handed to `embedded`
+/// with the identity headers, as the reverse proxy would.
+pub fn app_with(gate: Arc<Gate>, embedded: Option<axum::Router>) -> axum::Router {
     let request_id = axum::http::HeaderName::from_static("x-request-id");
-    routes::router(gate)
+    routes::router(gate, embedded)
         .layer(PropagateRequestIdLayer::new(request_id.clone()))
         .layer(
             TraceLayer::new_for_http().make_span_with(|request: &Request<_>| {
@@ -41,9 +48,19 @@ pub async fn serve(
     listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
+    serve_app(app(gate), listener, shutdown).await
+}
+
+/// Serves an application built by [`app`] or [`app_with`] until `shutdown` resolves,
+/// with the peer address the login limit needs.
+pub async fn serve_app(
+    app: axum::Router,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
     axum::serve(
         listener,
-        app(gate).into_make_service_with_connect_info::<SocketAddr>(),
+        app.into_make_service_with_connect_info::<SocketAddr>(),
     )
     .with_graceful_shutdown(shutdown)
     .await

@@ -21,8 +21,10 @@ use crate::state::Gate;
 
 pub use session::{Resolved, resolve};
 
-/// The gateway's own routes, with the headers every answer of its own carries.
-pub fn router(gate: Arc<Gate>) -> Router {
+/// The gateway's own routes, with the headers every answer of its own carries; every
+/// other path goes to `embedded` (an application in this process) when given, else to
+/// the configured upstream in proxy mode, else nowhere (404).
+pub fn router(gate: Arc<Gate>, embedded: Option<Router>) -> Router {
     let own = Router::new()
         .route("/oauth2/auth", get(auth::auth))
         .route("/oauth2/start", get(start::start))
@@ -51,6 +53,11 @@ pub fn router(gate: Arc<Gate>) -> Router {
              frame-ancestors 'none'; base-uri 'none'",
         ));
     let app = own.with_state(gate.clone());
+    if let Some(embedded) = embedded {
+        return app.fallback(move |request: axum::extract::Request| {
+            crate::proxy::handle_embedded(gate.clone(), embedded.clone(), request)
+        });
+    }
     match gate.proxy.clone() {
         Some(proxy) => app.fallback(move |request: axum::extract::Request| {
             crate::proxy::handle(gate.clone(), proxy.clone(), request)

@@ -2,6 +2,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod expiry;
+mod id_token_attacks;
 mod limit;
 mod local_sign_in;
 mod oidc_flow;
