@@ -36,6 +36,7 @@ macro_rules! on_pool {
 mod clock;
 mod error;
 mod feedback;
+mod health;
 mod ids;
 mod location;
 mod messages;

@@ -5,4 +5,5 @@
 mod support;
 
 mod render;
+mod server;
 mod store;
