@@ -313,3 +313,62 @@ async fn tampered_and_foreign_session_cookies_are_refused() {
         .status();
     assert_eq!(status, 401);
 }
+
+#[tokio::test]
+async fn the_sign_in_page_lists_every_provider_beside_the_local_form() {
+    use parasol_gate::config::OidcProviderConfig;
+    let provider = |id: &str, name: &str| OidcProviderConfig {
+        id: id.into(),
+        display_name: Some(name.into()),
+        issuer: "http://127.0.0.1:9".into(),
+        client_id: "parasol".into(),
+        client_secret: None,
+        client_secret_file: None,
+        scopes: vec![],
+        groups_claim: "groups".into(),
+        algorithms: vec!["RS256".into()],
+        accept_unverified_email: false,
+    };
+    let gate = spawn_gate(
+        |config| config.oidc = vec![provider("corp", "Corp SSO"), provider("google", "<Google>")],
+        |_| {},
+    )
+    .await;
+    let client = browser();
+    // With several ways in, /oauth2/start shows the choice.
+    let start = client
+        .get(gate.url("/oauth2/start?rd=/x"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(location(&start), "/oauth2/sign_in?rd=%2Fx");
+    let page = client
+        .get(gate.url("/oauth2/sign_in?rd=/x"))
+        .send()
+        .await
+        .unwrap();
+    let csp = page.headers()["content-security-policy"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert!(csp.contains("default-src 'none'"), "{csp}");
+    let html = page.text().await.unwrap();
+    assert!(
+        html.contains("href=\"/oauth2/start?provider=corp&amp;rd=%2Fx\""),
+        "{html}"
+    );
+    assert!(html.contains("Sign in with Corp SSO"));
+    assert!(
+        html.contains("Sign in with &lt;Google&gt;"),
+        "names are escaped"
+    );
+    assert!(html.contains("name=\"password\""));
+    // An unreachable provider is a clear page, not a hang or a 500.
+    let down = client
+        .get(gate.url("/oauth2/start?provider=corp&rd=/x"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(down.status(), 502);
+    assert!(down.text().await.unwrap().contains("cannot be reached"));
+}

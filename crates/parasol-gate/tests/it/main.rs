@@ -7,6 +7,7 @@ mod limit;
 mod local_sign_in;
 mod oidc_flow;
 mod redirect;
+mod redis_sessions;
 mod sessions;
 mod support;
 mod through_nginx;

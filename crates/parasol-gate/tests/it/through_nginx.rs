@@ -282,3 +282,119 @@ async fn through_nginx_server_sent_events_stream_unbuffered() {
 async fn in_proxy_mode_server_sent_events_stream_unbuffered() {
     check_streams_unbuffered(proxy_mode().await).await;
 }
+
+/// A stand-in chat server with a WebSocket that echoes, upper-cased.
+async fn spawn_websocket_echo() -> u16 {
+    use axum::extract::ws::{Message, WebSocketUpgrade};
+    async fn upgrade(ws: WebSocketUpgrade, headers: HeaderMap) -> axum::response::Response {
+        let user = headers
+            .get("x-auth-request-user")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("-")
+            .to_owned();
+        ws.on_upgrade(move |mut socket| async move {
+            while let Some(Ok(Message::Text(text))) = socket.recv().await {
+                let reply = format!("{user}: {}", text.to_uppercase());
+                if socket.send(Message::Text(reply.into())).await.is_err() {
+                    break;
+                }
+            }
+        })
+    }
+    let app = Router::new()
+        .route("/ws", get(upgrade))
+        .route("/whoami", get(|| async { "{}" }));
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    port
+}
+
+async fn check_websocket(base: &str, cookie: &str) {
+    use futures::SinkExt;
+    use tokio_tungstenite::tungstenite::Message;
+    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+    let mut request = format!("{}/ws", base.replace("http://", "ws://"))
+        .into_client_request()
+        .unwrap();
+    request
+        .headers_mut()
+        .insert("cookie", cookie.parse().unwrap());
+    request
+        .headers_mut()
+        .insert("x-auth-request-user", "admin".parse().unwrap());
+    let (mut socket, response) = tokio_tungstenite::connect_async(request).await.unwrap();
+    assert_eq!(response.status(), 101);
+    socket.send(Message::text("hello")).await.unwrap();
+    let reply = socket.next().await.unwrap().unwrap();
+    assert_eq!(reply.into_text().unwrap().as_str(), "local:alice: HELLO");
+    socket.send(Message::text("again")).await.unwrap();
+    let reply = socket.next().await.unwrap().unwrap();
+    assert_eq!(reply.into_text().unwrap().as_str(), "local:alice: AGAIN");
+}
+
+/// The session cookie of a client that signed in at `base`.
+async fn session_cookie(base: &str) -> String {
+    let client = browser();
+    let page = client
+        .get(format!("{base}/oauth2/sign_in"))
+        .send()
+        .await
+        .unwrap();
+    let csrf = csrf_of(&page.text().await.unwrap());
+    let done = client
+        .post(format!("{base}/oauth2/sign_in"))
+        .form(&[
+            ("username", "alice"),
+            ("password", "correct horse"),
+            ("csrf", &csrf),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(done.status(), 303);
+    done.headers()
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find(|v| v.starts_with("parasol_session="))
+        .map(|v| v.split(';').next().unwrap_or_default().to_owned())
+        .unwrap()
+}
+
+#[tokio::test]
+async fn websocket_upgrades_pass_through_nginx_and_proxy_mode_with_the_gateways_identity() {
+    let echo = spawn_websocket_echo().await;
+
+    // Proxy mode.
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let proxy_base = format!("http://{}", listener.local_addr().unwrap());
+    let _proxy = spawn_gate_on(
+        listener,
+        move |config| config.upstream = Some(format!("http://127.0.0.1:{echo}")),
+        |dir| add_user(dir, "alice", "correct horse", &[]),
+    )
+    .await;
+    let cookie = session_cookie(&proxy_base).await;
+    check_websocket(&proxy_base, &cookie).await;
+
+    // nginx with the shipped configuration.
+    let port = free_port().unwrap();
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let gate_port = listener.local_addr().unwrap().port();
+    let site = format!("http://127.0.0.1:{port}");
+    let public = site.clone();
+    let _gate = spawn_gate_on(
+        listener,
+        move |config| config.public_url = Some(public),
+        |dir| add_user(dir, "alice", "correct horse", &[]),
+    )
+    .await;
+    let _nginx = nginx_for(gate_port, echo, port).await;
+    let cookie = session_cookie(&site).await;
+    check_websocket(&site, &cookie).await;
+
+    // Without a session there is no upgrade.
+    let refused = tokio_tungstenite::connect_async(format!("ws://127.0.0.1:{port}/ws")).await;
+    assert!(refused.is_err());
+}
