@@ -20,7 +20,6 @@ use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 
 use crate::config::ProxyConfig;
-use crate::cookies;
 use crate::pages;
 use crate::routes::auth::{IDENTITY_HEADERS, Verdict, check};
 use crate::routes::respond::{html, redirect, with_cookies};
@@ -289,7 +288,6 @@ fn remove_own_cookies(gate: &Gate, headers: &mut HeaderMap) {
     {
         headers.insert(header::COOKIE, value);
     }
-    let _ = cookies::read;
 }
 
 fn forwarded_headers(gate: &Gate, headers: &mut HeaderMap, client: Option<std::net::IpAddr>) {

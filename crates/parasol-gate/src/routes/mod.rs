@@ -45,8 +45,10 @@ pub fn router(gate: Arc<Gate>, embedded: Option<Router>) -> Router {
         .layer(DefaultBodyLimit::max(16 * 1024))
         .layer(fixed_header(header::X_CONTENT_TYPE_OPTIONS, "nosniff"))
         .layer(fixed_header(header::X_FRAME_OPTIONS, "DENY"))
-        // The callback URL carries the authorization code: no page may leak it onwards.
-        .layer(fixed_header(header::REFERRER_POLICY, "no-referrer"))
+        // The callback URL carries the authorization code: no other site may see it in a
+        // referrer. `same-origin` rather than `no-referrer`, because under `no-referrer`
+        // browsers send `Origin: null` with the login form, which the CSRF check refuses.
+        .layer(fixed_header(header::REFERRER_POLICY, "same-origin"))
         .layer(fixed_header(
             header::CONTENT_SECURITY_POLICY,
             "default-src 'none'; style-src 'self'; form-action 'self'; \

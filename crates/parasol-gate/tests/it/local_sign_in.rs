@@ -372,3 +372,42 @@ async fn the_sign_in_page_lists_every_provider_beside_the_local_form() {
     assert_eq!(down.status(), 502);
     assert!(down.text().await.unwrap().contains("cannot be reached"));
 }
+
+#[tokio::test]
+async fn the_sign_in_page_keeps_referrers_on_site_so_browsers_send_a_real_origin() {
+    // Under `no-referrer` a browser posts the login form with `Origin: null`, which the
+    // CSRF check must refuse; the page therefore asks for `same-origin`.
+    let gate = spawn_gate(|_| {}, |dir| add_user(dir, "alice", "correct horse", &[])).await;
+    let client = browser();
+    let page = client
+        .get(gate.url("/oauth2/sign_in"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(page.headers()["referrer-policy"], "same-origin");
+    let csrf = csrf_of(&page.text().await.unwrap());
+    let null_origin = client
+        .post(gate.url("/oauth2/sign_in"))
+        .header("origin", "null")
+        .form(&[
+            ("username", "alice"),
+            ("password", "correct horse"),
+            ("csrf", &csrf),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(null_origin.status(), 403);
+    let own_origin = client
+        .post(gate.url("/oauth2/sign_in"))
+        .header("origin", gate.url(""))
+        .form(&[
+            ("username", "alice"),
+            ("password", "correct horse"),
+            ("csrf", &csrf),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(own_origin.status(), 303);
+}
