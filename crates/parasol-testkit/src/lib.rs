@@ -6,17 +6,21 @@
 //! - [`Nginx`]: Debian's nginx in the foreground with a test's configuration, in a
 //!   temporary prefix so that it needs no root and leaves nothing behind;
 //! - [`Browser`]: an HTTP client with a cookie jar that follows redirects one hop at a
-//!   time, records every hop, and can sign in through the provider's pages.
+//!   time, records every hop, and can sign in through the provider's pages;
+//! - [`Chrome`]: Debian's headless Chromium driven by chromedriver over WebDriver, for
+//!   what only a real browser shows (scripts, streaming, layout, screenshots).
 //!
 //! The parts come from `scripts/install-test-deps`; when one is missing the error says so.
 
 pub mod browserless;
+pub mod chrome;
 pub mod net;
 pub mod nginx;
 pub mod oidc;
 mod output;
 
 pub use browserless::{Browser, BrowserError, Form, Hop};
+pub use chrome::{Chrome, ChromeError, ChromeSetup};
 pub use net::{free_port, wait_for_port};
 pub use nginx::{Nginx, NginxError};
 pub use oidc::{Client, Lifetimes, OidcError, OidcProvider, ProviderSetup, TokenAuthMethod, User};

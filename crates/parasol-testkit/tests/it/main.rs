@@ -3,6 +3,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod browserless;
+mod chrome;
 mod nginx;
 mod oidc;
 mod support;
