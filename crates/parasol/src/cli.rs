@@ -24,8 +24,9 @@ pub struct Cli {
     #[arg(long, global = true, value_name = "DIR")]
     pub data_dir: Option<PathBuf>,
 
-    /// What to log, as a tracing filter such as `info` or `parasol=debug,warn`
-    /// [default: warn for `ask`, info for the servers].
+    /// What to log, as a tracing filter such as `info` or `parasol=debug,warn`; llama.cpp's
+    /// own lines appear only when named (`info,llama-cpp-2=info`) [default: warn for
+    /// `ask`, info for the servers].
     #[arg(long, global = true, env = "PARASOL_LOG", value_name = "FILTER")]
     pub log: Option<String>,
 
@@ -37,6 +38,22 @@ pub struct Cli {
 /// The subcommands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Run everything in one process: the sign-in gateway in front of the chat server and
+    /// its agent, on 127.0.0.1:8000 by default.
+    ///
+    /// The data directory holds the signing key, the cookie secret, the users file and
+    /// the SQLite database, all created on the first start. When there are no users yet,
+    /// a user `admin` is created and its password printed once.
+    Serve(ServeArgs),
+    /// Run the chat server alone, behind `parasol gate` or nginx: the web UI and the chat
+    /// API, trusting only the gateway's signed `X-User-JWT` header.
+    ///
+    /// It needs the gateway's keys: `[chat.identity] jwks_url` (or `key_file`) and
+    /// `issuer`.
+    Chat(ChatArgs),
+    /// Run the gateway: sign-in, sessions and nginx's `auth_request` endpoint, or the
+    /// reverse proxy itself with `--upstream`.
+    Gate(GateArgs),
     /// Ask the agent one question and stream its answer to the terminal.
     ///
     /// The answer goes to standard output and each tool step to standard error, so the
@@ -51,9 +68,6 @@ pub enum Command {
     /// users_file`); a running gateway rereads it within a second of a change.
     #[command(subcommand)]
     Users(UsersCommand),
-    /// Run the gateway: sign-in, sessions and nginx's `auth_request` endpoint, or the
-    /// reverse proxy itself with `--upstream`.
-    Gate(GateArgs),
 }
 
 /// `parasol config ...`
@@ -185,8 +199,19 @@ impl Cli {
     pub fn overrides(&self) -> Overrides {
         let mut overrides = Overrides::default();
         overrides.set("data_dir", self.data_dir.as_ref());
-        if let Command::Ask(ask) = &self.command {
-            let model = &ask.model;
+        let model = match &self.command {
+            Command::Ask(ask) => Some(&ask.model),
+            Command::Serve(serve) => {
+                overrides.set("serve.listen", serve.listen);
+                Some(&serve.model)
+            }
+            Command::Chat(chat) => {
+                overrides.set("chat.listen", chat.listen);
+                Some(&chat.model)
+            }
+            Command::Config(_) | Command::Users(_) | Command::Gate(_) => None,
+        };
+        if let Some(model) = model {
             overrides
                 .set("model.provider", model.provider)
                 .set("model.name", model.name.as_ref())
@@ -199,6 +224,29 @@ impl Cli {
         }
         overrides
     }
+}
+
+/// `parasol serve`
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// The address to listen on; the site is then http://ADDR unless `[gate] public_url`
+    /// says otherwise. Port 0 picks a free port [default: [serve] listen, 127.0.0.1:8000].
+    #[arg(long, value_name = "ADDR")]
+    pub listen: Option<std::net::SocketAddr>,
+
+    #[command(flatten)]
+    pub model: ModelArgs,
+}
+
+/// `parasol chat`
+#[derive(Debug, Args)]
+pub struct ChatArgs {
+    /// The address to listen on [default: [chat] listen, 127.0.0.1:8080].
+    #[arg(long, value_name = "ADDR")]
+    pub listen: Option<std::net::SocketAddr>,
+
+    #[command(flatten)]
+    pub model: ModelArgs,
 }
 
 /// `parasol gate`

@@ -4,8 +4,10 @@
 mod assistant;
 mod cli;
 mod commands;
+mod first_user;
 mod providers;
 mod settings;
+mod startup;
 mod telemetry;
 
 use std::process::ExitCode;
@@ -29,9 +31,9 @@ fn main() -> ExitCode {
 fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     let default_log = match cli.command {
         Command::Ask(_) | Command::Config(_) | Command::Users(_) => "warn",
-        Command::Gate(_) => "info",
+        Command::Serve(_) | Command::Chat(_) | Command::Gate(_) => "info",
     };
-    telemetry::init(cli.log.as_deref().unwrap_or(default_log))?;
+    telemetry::init(cli.log.as_deref(), default_log)?;
     let settings = Settings::load(cli.config.as_deref(), &cli.overrides())?;
 
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -43,6 +45,12 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             commands::config::check(&settings, cli.config.as_deref())
         }
         Command::Users(command) => commands::users::run(&settings, command),
+        Command::Serve(_) => runtime
+            .block_on(commands::serve::run(settings))
+            .map(|()| ExitCode::SUCCESS),
+        Command::Chat(_) => runtime
+            .block_on(commands::chat::run(settings))
+            .map(|()| ExitCode::SUCCESS),
         Command::Gate(args) => runtime
             .block_on(commands::gate::run(settings, args))
             .map(|()| ExitCode::SUCCESS),

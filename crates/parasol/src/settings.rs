@@ -25,6 +25,13 @@ pub struct Settings {
     pub redis: RedisSettings,
     /// The gateway: sign-in, sessions, identity tokens, the local users file.
     pub gate: parasol_gate::GateConfig,
+    /// `[chat]`: the chat server alone (`parasol chat`): where it listens, how it checks
+    /// identity tokens, what each user may ask.
+    pub chat: parasol_chat::ChatConfig,
+    /// `[database]`: where the chat server keeps threads and messages.
+    pub database: DatabaseSettings,
+    /// `[serve]`: everything in one process (`parasol serve`).
+    pub serve: ServeSettings,
 }
 
 impl Default for Settings {
@@ -37,6 +44,9 @@ impl Default for Settings {
             tools: ToolsSettings::default(),
             redis: RedisSettings::default(),
             gate: parasol_gate::GateConfig::default(),
+            chat: parasol_chat::ChatConfig::default(),
+            database: DatabaseSettings::default(),
+            serve: ServeSettings::default(),
         }
     }
 }
@@ -238,7 +248,7 @@ pub enum SettingsError {
     #[error("the configuration file {} does not exist; create it or leave --config out", .0.display())]
     MissingFile(PathBuf),
     /// A key or value is wrong.
-    #[error("invalid configuration: {0}")]
+    #[error("invalid configuration: {0}; fix it, then check with `parasol config check`")]
     Invalid(String),
 }
 
@@ -301,6 +311,20 @@ impl Settings {
         {
             mark_redacted(value.get_mut("redis"), "url");
         }
+        if self.chat.identity.legacy_hs256_secret.is_some() {
+            let identity = value
+                .get_mut("chat")
+                .and_then(|chat| chat.get_mut("identity"));
+            mark_redacted(identity, "legacy_hs256_secret");
+        }
+        // Unlike Redis's, the database URL stays readable: only its password is hidden.
+        if let Some(url) = &self.database.url
+            && let Some(table) = value
+                .get_mut("database")
+                .and_then(toml::Value::as_table_mut)
+        {
+            table.insert("url".into(), toml::Value::String(redact_url_password(url)));
+        }
         toml::to_string_pretty(&value).unwrap_or_default()
     }
 
@@ -311,18 +335,62 @@ impl Settings {
     }
 }
 
+/// `url` with the password in its user part, and any `password=` parameter, replaced by
+/// a mark: `postgres://parasol:[redacted]@db/parasol`.
+///
+/// The user part ends at the last `@`, so a password holding `@`, `/` or `?` unescaped is
+/// hidden whole; at worst more than the password is hidden, never less.
+pub fn redact_url_password(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return redact_password_parameter(url);
+    };
+    let mut redacted = format!("{scheme}://");
+    let location = match rest.rsplit_once('@') {
+        Some((user, location)) => {
+            match user.split_once(':') {
+                Some((name, _password)) => redacted.push_str(&format!("{name}:{REDACTED}@")),
+                None => redacted.push_str(&format!("{user}@")),
+            }
+            location
+        }
+        None => rest,
+    };
+    redacted.push_str(&redact_password_parameter(location));
+    redacted
+}
+
+/// `text` with the value of any `password=` query parameter replaced by a mark.
+fn redact_password_parameter(text: &str) -> String {
+    let Some((main, query)) = text.split_once('?') else {
+        return text.to_owned();
+    };
+    let parameters: Vec<String> = query
+        .split('&')
+        .map(|parameter| match parameter.split_once('=') {
+            Some((key, _)) if key.eq_ignore_ascii_case("password") => {
+                format!("{key}={REDACTED}")
+            }
+            _ => parameter.to_owned(),
+        })
+        .collect();
+    format!("{main}?{}", parameters.join("&"))
+}
+
+/// What a secret's value is replaced with when the settings are printed.
+const REDACTED: &str = "[redacted]";
+
 /// Shows that `key` is set without showing its value. Secrets are never serialised, so
 /// the key is absent until this puts the mark in.
 fn mark_redacted(table: Option<&mut toml::Value>, key: &str) {
     if let Some(table) = table.and_then(toml::Value::as_table_mut) {
-        table.insert(key.into(), toml::Value::String("[redacted]".into()));
+        table.insert(key.into(), toml::Value::String(REDACTED.into()));
     }
 }
 
 /// One figment error as "what, for which key, from where", without figment's profile
 /// name (Parasol has one profile).
 fn describe(error: &figment::Error) -> String {
-    let mut text = error.kind.to_string();
+    let mut text = one_line(&error.kind.to_string());
     if !error.path.is_empty() {
         text.push_str(&format!(" for key `{}`", error.path.join(".")));
     }
@@ -335,10 +403,105 @@ fn describe(error: &figment::Error) -> String {
     text
 }
 
+/// A TOML parser's message, which quotes the line at fault over several lines, as one:
+/// "TOML parse error at line 1, column 7: invalid table header, expected `.`, `]`".
+fn one_line(message: &str) -> String {
+    let mut lines = message
+        .lines()
+        .map(str::trim)
+        .filter(|line| !line.is_empty() && !is_quoted_source(line));
+    let Some(first) = lines.next() else {
+        return String::new();
+    };
+    let rest: Vec<&str> = lines.collect();
+    if rest.is_empty() {
+        first.to_owned()
+    } else {
+        format!("{first}: {}", rest.join(", "))
+    }
+}
+
+/// `|`, `1 | [serve` or `|     ^`: the parser's quote of the file, not its words.
+fn is_quoted_source(line: &str) -> bool {
+    let after_number = line
+        .trim_start_matches(|c: char| c.is_ascii_digit())
+        .trim_start();
+    after_number.starts_with('|')
+}
+
 /// The `[redis]` section.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct RedisSettings {
     /// `redis://127.0.0.1:6379`; needed by `gate.session.store = "redis"`.
     pub url: Option<String>,
+}
+
+/// The `[database]` section.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DatabaseSettings {
+    /// `sqlite://chat.db` (relative to the data directory) or
+    /// `postgres://user:password@host/name`; by default SQLite in `<data_dir>/chat.db`.
+    pub url: Option<String>,
+}
+
+/// The `[serve]` section.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServeSettings {
+    /// The address the whole site (gateway and chat) listens on.
+    pub listen: std::net::SocketAddr,
+}
+
+impl Default for ServeSettings {
+    fn default() -> Self {
+        Self {
+            listen: std::net::SocketAddr::from(([127, 0, 0, 1], 8000)),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_database_password_is_redacted_and_the_rest_of_the_url_kept() {
+        assert_eq!(
+            redact_url_password("postgres://parasol:s3cret@db.internal:5432/chat"),
+            "postgres://parasol:[redacted]@db.internal:5432/chat"
+        );
+        assert_eq!(
+            redact_url_password("postgresql://db/chat?user=p&password=s3cret&sslmode=require"),
+            "postgresql://db/chat?user=p&password=[redacted]&sslmode=require"
+        );
+        assert_eq!(
+            redact_url_password("postgres://parasol@db/chat"),
+            "postgres://parasol@db/chat"
+        );
+        assert_eq!(redact_url_password("sqlite://chat.db"), "sqlite://chat.db");
+    }
+
+    #[test]
+    fn a_toml_parse_error_is_told_on_one_line() {
+        let message = "TOML parse error at line 1, column 7\n  |\n1 | [serve\n  |       ^\n\
+                       invalid table header\nexpected `.`, `]`\n";
+        assert_eq!(
+            one_line(message),
+            "TOML parse error at line 1, column 7: invalid table header, expected `.`, `]`"
+        );
+        assert_eq!(
+            one_line("unknown field `provder`"),
+            "unknown field `provder`"
+        );
+    }
+
+    #[test]
+    fn a_password_holding_url_delimiters_is_redacted_whole() {
+        assert_eq!(
+            redact_url_password("postgres://parasol:p@s/s?x@db/chat"),
+            "postgres://parasol:[redacted]@db/chat"
+        );
+    }
 }

@@ -2,9 +2,19 @@
 
 use tracing_subscriber::EnvFilter;
 
-/// Starts logging with `filter` (a tracing filter directive).
-pub fn init(filter: &str) -> anyhow::Result<()> {
-    let filter = EnvFilter::try_new(filter)
+/// Added to the default filter: llama.cpp reports every step of loading a model at info
+/// (a hundred lines), and a damaged file at error besides the error Parasol reports. Its
+/// lines are shown when a `--log` filter names it, as in `info,llama-cpp-2=info`.
+const QUIET_BY_DEFAULT: &str = "llama-cpp-2=off";
+
+/// Starts logging with `filter` (a tracing filter directive), or `default` with
+/// llama.cpp's own lines left out when no filter was given.
+pub fn init(filter: Option<&str>, default: &str) -> anyhow::Result<()> {
+    let filter = match filter {
+        Some(filter) => filter.to_owned(),
+        None => format!("{default},{QUIET_BY_DEFAULT}"),
+    };
+    let filter = EnvFilter::try_new(&filter)
         .map_err(|error| anyhow::anyhow!("invalid --log filter `{filter}`: {error}"))?;
     tracing_subscriber::fmt()
         .with_env_filter(filter)

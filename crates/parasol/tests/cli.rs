@@ -5,6 +5,10 @@ use std::process::{Command, Output, Stdio};
 
 use axum::response::IntoResponse;
 
+// In a folder of its own, which Cargo does not take for a second test binary.
+#[path = "cli/serve.rs"]
+mod serve;
+
 fn parasol(args: &[&str], dir: &std::path::Path) -> Output {
     parasol_with(args, dir, &[])
 }
@@ -88,6 +92,89 @@ fn every_subcommand_explains_itself() {
     for flag in ["--display-name", "--email", "--group", "--password-stdin"] {
         assert!(help.contains(flag), "users add --help lacks {flag}");
     }
+}
+
+#[test]
+fn every_server_role_lists_and_explains_each_of_its_flags() {
+    let dir = tempfile::tempdir().unwrap();
+    let model_flags = [
+        "--provider",
+        "--model",
+        "--base-url",
+        "--api-key-file",
+        "--model-path",
+        "--threads",
+        "--max-cycles",
+        "--system-prompt",
+    ];
+    let common = ["--listen", "--data-dir", "--config", "--log", "--help"];
+    for (role, own) in [
+        ("serve", &model_flags[..]),
+        ("chat", &model_flags[..]),
+        ("gate", &["--upstream"][..]),
+    ] {
+        let output = parasol(&[role, "--help"], dir.path());
+        assert!(output.status.success(), "{role}: {}", stderr(&output));
+        let help = stdout(&output);
+        for flag in common.iter().chain(own) {
+            assert!(help.contains(flag), "{role} --help lacks {flag}");
+        }
+        for (flag, explanation) in flag_explanations(&help) {
+            assert!(
+                explanation.split_whitespace().count() >= 2,
+                "{role} --help does not explain {flag}: {help}"
+            );
+        }
+    }
+}
+
+/// Each option of a `--help` page with its explanation, which clap puts beside it or,
+/// when one is long, under each.
+fn flag_explanations(help: &str) -> Vec<(String, String)> {
+    let lines: Vec<&str> = help.lines().collect();
+    let mut found = Vec::new();
+    for (index, line) in lines.iter().enumerate() {
+        let trimmed = line.trim_start();
+        let indent = line.len() - trimmed.len();
+        // Options sit two or six columns in; their explanations, further in.
+        if !trimmed.starts_with('-') || indent == 0 || indent > 6 {
+            continue;
+        }
+        let (flag, beside) = trimmed.split_once("  ").unwrap_or((trimmed, ""));
+        let under = lines[index + 1..].iter().take_while(|next| {
+            let text = next.trim_start();
+            !text.is_empty() && !text.starts_with('-') && next.len() - text.len() > indent
+        });
+        let explanation: Vec<&str> = std::iter::once(beside.trim())
+            .chain(under.map(|next| next.trim()))
+            .filter(|text| !text.is_empty())
+            .collect();
+        found.push((flag.to_owned(), explanation.join(" ")));
+    }
+    assert!(!found.is_empty(), "no options in: {help}");
+    found
+}
+
+#[test]
+fn config_check_redacts_the_database_password_but_shows_the_rest() {
+    let dir = tempfile::tempdir().unwrap();
+    let output = parasol_with(
+        &["config", "check"],
+        dir.path(),
+        &[(
+            "PARASOL_DATABASE__URL",
+            "postgres://parasol:db-very-secret@db.internal/chat",
+        )],
+    );
+    assert!(output.status.success(), "{}", stderr(&output));
+    let printed = stdout(&output);
+    assert!(
+        printed.contains("url = \"postgres://parasol:[redacted]@db.internal/chat\""),
+        "{printed}"
+    );
+    assert!(printed.contains("[chat.identity]") && printed.contains("[serve]"));
+    let everything = printed + &stderr(&output);
+    assert!(!everything.contains("very-secret"), "{everything}");
 }
 
 #[test]

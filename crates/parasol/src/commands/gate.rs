@@ -4,7 +4,6 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use parasol_gate::Gate;
-use tokio::net::TcpListener;
 
 use crate::cli::GateArgs;
 use crate::settings::Settings;
@@ -20,13 +19,12 @@ pub async fn run(settings: Settings, args: GateArgs) -> anyhow::Result<()> {
         config.upstream = Some(upstream);
     }
 
-    let listener = TcpListener::bind(config.listen).await.with_context(|| {
-        format!(
-            "cannot listen on {}: another process may be using it; choose another address \
-             with --listen or [gate] listen",
-            config.listen
-        )
-    })?;
+    let listener = crate::startup::bind(config.listen, "[gate] listen").await?;
+    // The public URL defaults to the listen address, which must be the bound one when
+    // port 0 picked a free port.
+    config.listen = listener
+        .local_addr()
+        .context("cannot tell which address the gateway listens on")?;
     let gate = Gate::build(
         &config,
         &settings.data_dir,

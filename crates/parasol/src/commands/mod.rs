@@ -1,8 +1,10 @@
 //! One module per subcommand.
 
 pub mod ask;
+pub mod chat;
 pub mod config;
 pub mod gate;
+pub mod serve;
 pub mod users;
 
 /// Resolves on Ctrl-C or SIGTERM, so that servers finish their requests and stop.
