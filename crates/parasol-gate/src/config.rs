@@ -142,6 +142,10 @@ pub struct TokenConfig {
     /// The signing key directory; by default `<data_dir>/keys`, with a key generated on
     /// first start.
     pub keys_dir: Option<PathBuf>,
+    /// Seconds the replaced key goes on signing after a rotation, while the JWKS already
+    /// lists the new one, so that every chat server has fetched the new key before the
+    /// first token needs it. Keep it at least the chat server's `jwks_refetch_interval`.
+    pub rotation_grace: u64,
 }
 
 impl Default for TokenConfig {
@@ -151,6 +155,7 @@ impl Default for TokenConfig {
             issuer: None,
             audience: "parasol-chat".into(),
             keys_dir: None,
+            rotation_grace: 60,
         }
     }
 }

@@ -131,6 +131,7 @@ impl Gate {
             issuer,
             config.token.audience.clone(),
             Duration::from_secs(config.token.lifetime),
+            Duration::from_secs(config.token.rotation_grace),
             clock.clone(),
         )?;
 

@@ -30,6 +30,25 @@ pub enum TokenError {
 struct Keys {
     signer: Signer,
     jwks: Arc<String>,
+    /// The kids the JWKS lists.
+    published: Vec<String>,
+    /// The key that was current before a rotation, signing until the unix second given:
+    /// the new key is published first and used only once chat servers have had time to
+    /// fetch it.
+    handover: Option<(Signer, u64)>,
+}
+
+impl Keys {
+    fn publishes(&self, kid: &str) -> bool {
+        self.published.iter().any(|published| published == kid)
+    }
+
+    fn signer_at(&self, now: u64) -> &Signer {
+        match &self.handover {
+            Some((previous, until)) if now < *until => previous,
+            _ => &self.signer,
+        }
+    }
 }
 
 /// Signs identity tokens and publishes the keys that verify them.
@@ -43,8 +62,10 @@ pub struct Tokens {
     issuer: String,
     audience: String,
     lifetime: Duration,
+    rotation_grace: Duration,
     clock: Arc<dyn Clock>,
     keys: RwLock<Arc<Keys>>,
+    /// Each session's token and the unix second until which it is reused.
     cache: Mutex<HashMap<String, (String, u64)>>,
 }
 
@@ -64,6 +85,7 @@ impl Tokens {
         issuer: String,
         audience: String,
         lifetime: Duration,
+        rotation_grace: Duration,
         clock: Arc<dyn Clock>,
     ) -> Result<Self, TokenError> {
         let keys = load_keys(dir, &issuer, &audience, lifetime, &clock)?;
@@ -72,22 +94,36 @@ impl Tokens {
             issuer,
             audience,
             lifetime,
+            rotation_grace,
             clock,
             keys: RwLock::new(Arc::new(keys)),
             cache: Mutex::new(HashMap::new()),
         })
     }
 
-    /// Reads the key directory again, after `parasol keys rotate` or a restore: new
-    /// tokens are signed with the current key and the JWKS lists every key on disk.
+    /// Reads the key directory again, after `parasol keys rotate` or a restore: the JWKS
+    /// lists every key on disk at once, and new tokens are signed with the current key.
+    ///
+    /// When the current key changed and the one it replaced is still published, the
+    /// replaced key goes on signing for the rotation grace. A chat server fetches the
+    /// JWKS again only when a token names a key it does not know, and at most once per
+    /// refetch interval; without the grace, a rotation just after such a fetch would
+    /// have its new tokens refused until the interval ran out.
     pub fn reload(&self) -> Result<(), TokenError> {
-        let keys = load_keys(
+        let mut keys = load_keys(
             &self.dir,
             &self.issuer,
             &self.audience,
             self.lifetime,
             &self.clock,
         )?;
+        let before = self.current();
+        let now = unix(self.clock.now());
+        // During a handover, the key signing is the one chat servers surely know.
+        let signing = before.signer_at(now);
+        if signing.kid() != keys.signer.kid() && keys.publishes(signing.kid()) {
+            keys.handover = Some((signing.clone(), now + self.rotation_grace.as_secs()));
+        }
         if let Ok(mut slot) = self.keys.write() {
             *slot = Arc::new(keys);
         }
@@ -116,22 +152,30 @@ impl Tokens {
         user: &Identity,
     ) -> Result<(String, bool), TokenError> {
         let now = unix(self.clock.now());
-        let fresh_until = |exp: u64| exp.saturating_sub(self.lifetime.as_secs() / 2);
         if let Ok(cache) = self.cache.lock()
-            && let Some((token, exp)) = cache.get(session_id)
-            && now < fresh_until(*exp)
+            && let Some((token, reuse_until)) = cache.get(session_id)
+            && now < *reuse_until
         {
             return Ok((token.clone(), false));
         }
 
         let keys = self.current();
-        let claims = keys.signer.claims_for(user)?;
-        let token = keys.signer.sign_claims(&claims)?;
+        let signer = keys.signer_at(now);
+        let claims = signer.claims_for(user)?;
+        let token = signer.sign_claims(&claims)?;
+        let mut reuse_until = claims.exp.saturating_sub(self.lifetime.as_secs() / 2);
+        // A token from the replaced key is not reused past the handover, or it would go
+        // on reaching chat servers after the new key took over.
+        if let Some((_, until)) = &keys.handover
+            && now < *until
+        {
+            reuse_until = reuse_until.min(*until);
+        }
         if let Ok(mut cache) = self.cache.lock() {
             if cache.len() >= CACHE_LIMIT {
                 cache.clear();
             }
-            cache.insert(session_id.to_owned(), (token.clone(), claims.exp));
+            cache.insert(session_id.to_owned(), (token.clone(), reuse_until));
         }
         Ok((token, true))
     }
@@ -159,5 +203,157 @@ fn load_keys(
     Ok(Keys {
         signer,
         jwks: Arc::new(jwks),
+        published: store
+            .verification_keys()
+            .map(|key| key.kid().to_owned())
+            .collect(),
+        handover: None,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use std::sync::atomic::{AtomicU64, Ordering};
+    use std::time::{SystemTime, UNIX_EPOCH};
+
+    use super::*;
+
+    const START: u64 = 1_800_000_000;
+    const GRACE: Duration = Duration::from_secs(60);
+
+    /// A clock the test moves by hand.
+    #[derive(Debug)]
+    struct HandClock(AtomicU64);
+
+    impl HandClock {
+        fn advance(&self, secs: u64) {
+            self.0.fetch_add(secs, Ordering::SeqCst);
+        }
+    }
+
+    impl Clock for HandClock {
+        fn now(&self) -> SystemTime {
+            UNIX_EPOCH + Duration::from_secs(self.0.load(Ordering::SeqCst))
+        }
+    }
+
+    fn tokens(dir: &Path) -> (Tokens, Arc<HandClock>) {
+        let clock = Arc::new(HandClock(AtomicU64::new(START)));
+        let tokens = Tokens::open(
+            dir,
+            "https://chat.example".into(),
+            "parasol-chat".into(),
+            Duration::from_secs(300),
+            GRACE,
+            clock.clone(),
+        )
+        .unwrap();
+        (tokens, clock)
+    }
+
+    fn alice() -> Identity {
+        Identity {
+            subject: "local:alice".into(),
+            name: "Alice".into(),
+            email: None,
+            groups: Vec::new(),
+        }
+    }
+
+    fn kid_of(token: &str) -> String {
+        jsonwebtoken::decode_header(token).unwrap().kid.unwrap()
+    }
+
+    fn published(tokens: &Tokens) -> Vec<String> {
+        let jwks: serde_json::Value = serde_json::from_str(&tokens.jwks()).unwrap();
+        jwks["keys"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|key| key["kid"].as_str().unwrap().to_owned())
+            .collect()
+    }
+
+    #[test]
+    fn a_rotation_publishes_the_new_key_at_once_and_signs_with_it_after_the_grace() {
+        let dir = tempfile::tempdir().unwrap();
+        let (tokens, clock) = tokens(dir.path());
+        let (first, _) = tokens.token_for("s1", &alice()).unwrap();
+        let old = kid_of(&first);
+
+        let mut store = KeyStore::open(dir.path()).unwrap();
+        store.rotate().unwrap();
+        let new = store.current().kid().to_owned();
+        tokens.reload().unwrap();
+
+        assert_eq!(published(&tokens), [new.as_str(), old.as_str()]);
+        let (during, made) = tokens.token_for("s2", &alice()).unwrap();
+        assert!(made);
+        assert_eq!(kid_of(&during), old, "the old key signs during the grace");
+
+        clock.advance(GRACE.as_secs());
+        let (after, made) = tokens.token_for("s2", &alice()).unwrap();
+        assert!(
+            made,
+            "a token from the old key is not reused past the grace"
+        );
+        assert_eq!(kid_of(&after), new);
+        let (first_session, _) = tokens.token_for("s1", &alice()).unwrap();
+        assert_eq!(kid_of(&first_session), new);
+    }
+
+    #[test]
+    fn a_replaced_key_that_is_no_longer_published_never_signs_again() {
+        let dir = tempfile::tempdir().unwrap();
+        let (tokens, _clock) = tokens(dir.path());
+        let (first, _) = tokens.token_for("s1", &alice()).unwrap();
+        let old = kid_of(&first);
+
+        let mut store = KeyStore::open(dir.path()).unwrap();
+        store.rotate().unwrap();
+        assert!(store.drop_previous(&old).unwrap());
+        tokens.reload().unwrap();
+
+        let new = store.current().kid().to_owned();
+        assert_eq!(published(&tokens), [new.as_str()]);
+        let (token, made) = tokens.token_for("s1", &alice()).unwrap();
+        assert!(made, "the cache is emptied by a reload");
+        assert_eq!(kid_of(&token), new);
+    }
+
+    #[test]
+    fn a_second_rotation_during_the_grace_keeps_the_key_chat_servers_know() {
+        let dir = tempfile::tempdir().unwrap();
+        let (tokens, clock) = tokens(dir.path());
+        let (first, _) = tokens.token_for("s1", &alice()).unwrap();
+        let original = kid_of(&first);
+
+        let mut store = KeyStore::open(dir.path()).unwrap();
+        store.rotate().unwrap();
+        tokens.reload().unwrap();
+        clock.advance(10);
+        store.rotate().unwrap();
+        tokens.reload().unwrap();
+
+        let (token, _) = tokens.token_for("s1", &alice()).unwrap();
+        assert_eq!(kid_of(&token), original);
+        assert_eq!(published(&tokens).len(), 3);
+        clock.advance(GRACE.as_secs());
+        let (token, _) = tokens.token_for("s1", &alice()).unwrap();
+        assert_eq!(kid_of(&token), store.current().kid());
+    }
+
+    #[test]
+    fn a_reload_without_a_rotation_changes_nothing_but_the_cache() {
+        let dir = tempfile::tempdir().unwrap();
+        let (tokens, _clock) = tokens(dir.path());
+        let (first, _) = tokens.token_for("s1", &alice()).unwrap();
+        tokens.reload().unwrap();
+        let (second, made) = tokens.token_for("s1", &alice()).unwrap();
+        assert!(made);
+        assert_eq!(kid_of(&first), kid_of(&second));
+        assert_eq!(published(&tokens).len(), 1);
+    }
 }

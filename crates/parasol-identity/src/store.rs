@@ -93,6 +93,12 @@ impl KeyStore {
         })
     }
 
+    /// Whether `dir` holds a signing key already, so that tools which only manage keys can
+    /// refuse to make a first one of their own.
+    pub fn exists(dir: &Path) -> bool {
+        dir.join(CURRENT).is_file()
+    }
+
     /// The key that signs new tokens.
     pub fn current(&self) -> &KeyPair {
         &self.current

@@ -68,6 +68,29 @@ pub enum Command {
     /// users_file`); a running gateway rereads it within a second of a change.
     #[command(subcommand)]
     Users(UsersCommand),
+    /// Manage the gateway's signing keys, which sign the identity tokens the chat server
+    /// trusts.
+    ///
+    /// They live in `keys/` in the data directory (or `[gate.token] keys_dir`). A running
+    /// gateway reads them again on SIGHUP.
+    #[command(subcommand)]
+    Keys(KeysCommand),
+}
+
+/// `parasol keys ...`
+#[derive(Debug, Subcommand)]
+pub enum KeysCommand {
+    /// List the keys by kid: the one that signs new tokens, then those that still only
+    /// verify.
+    List,
+    /// Make a new signing key; the old one keeps verifying the tokens it signed. Prints
+    /// the new kid. Send SIGHUP to the running gateways afterwards.
+    Rotate,
+    /// Stop trusting a previous key, once no token it signed can still be alive.
+    Drop {
+        /// The key's kid, as `parasol keys list` shows it.
+        kid: String,
+    },
 }
 
 /// `parasol config ...`
@@ -209,7 +232,7 @@ impl Cli {
                 overrides.set("chat.listen", chat.listen);
                 Some(&chat.model)
             }
-            Command::Config(_) | Command::Users(_) | Command::Gate(_) => None,
+            Command::Config(_) | Command::Users(_) | Command::Keys(_) | Command::Gate(_) => None,
         };
         if let Some(model) = model {
             overrides

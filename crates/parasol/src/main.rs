@@ -30,7 +30,7 @@ fn main() -> ExitCode {
 
 fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     let default_log = match cli.command {
-        Command::Ask(_) | Command::Config(_) | Command::Users(_) => "warn",
+        Command::Ask(_) | Command::Config(_) | Command::Users(_) | Command::Keys(_) => "warn",
         Command::Serve(_) | Command::Chat(_) | Command::Gate(_) => "info",
     };
     telemetry::init(cli.log.as_deref(), default_log)?;
@@ -45,6 +45,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             commands::config::check(&settings, cli.config.as_deref())
         }
         Command::Users(command) => commands::users::run(&settings, command),
+        Command::Keys(command) => commands::keys::run(&settings, command),
         Command::Serve(_) => runtime
             .block_on(commands::serve::run(settings))
             .map(|()| ExitCode::SUCCESS),

@@ -333,6 +333,11 @@ impl Settings {
     pub fn users_file(&self) -> PathBuf {
         self.gate.users_file_path(&self.data_dir)
     }
+
+    /// The gateway's signing key directory.
+    pub fn keys_dir(&self) -> PathBuf {
+        self.gate.keys_dir_path(&self.data_dir)
+    }
 }
 
 /// `url` with the password in its user part, and any `password=` parameter, replaced by

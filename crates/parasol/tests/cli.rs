@@ -8,6 +8,8 @@ use axum::response::IntoResponse;
 // In a folder of its own, which Cargo does not take for a second test binary.
 #[path = "cli/serve.rs"]
 mod serve;
+#[path = "cli/topology.rs"]
+mod topology;
 
 fn parasol(args: &[&str], dir: &std::path::Path) -> Output {
     parasol_with(args, dir, &[])
@@ -48,6 +50,14 @@ fn command(args: &[&str], dir: &std::path::Path, vars: &[(&str, &str)]) -> Comma
     command
 }
 
+/// The value of the form field `name` in an HTML page, as the gateway writes its forms.
+fn form_field(page: &str, name: &str) -> Option<String> {
+    let marker = format!("name=\"{name}\" value=\"");
+    let (_, rest) = page.split_once(&marker)?;
+    let (value, _) = rest.split_once('"')?;
+    Some(value.replace("&#x2F;", "/").replace("&amp;", "&"))
+}
+
 fn stdout(output: &Output) -> String {
     String::from_utf8_lossy(&output.stdout).into_owned()
 }
@@ -69,6 +79,10 @@ fn every_subcommand_explains_itself() {
         &["users", "remove", "--help"],
         &["users", "list", "--help"],
         &["users", "passwd", "--help"],
+        &["keys", "--help"],
+        &["keys", "list", "--help"],
+        &["keys", "rotate", "--help"],
+        &["keys", "drop", "--help"],
     ] {
         let output = parasol(args, dir.path());
         assert!(output.status.success(), "{args:?}: {}", stderr(&output));

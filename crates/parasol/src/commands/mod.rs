@@ -4,6 +4,7 @@ pub mod ask;
 pub mod chat;
 pub mod config;
 pub mod gate;
+pub mod keys;
 pub mod serve;
 pub mod users;
 

@@ -7,7 +7,7 @@ use std::process::{Child, Stdio};
 use std::sync::mpsc;
 use std::time::Duration;
 
-use super::{command, fake_openai, stderr, stdout};
+use super::{command, fake_openai, form_field, stderr, stdout};
 
 /// How long a start may take before the test gives up on it.
 const START_TIMEOUT: Duration = Duration::from_secs(60);
@@ -166,10 +166,7 @@ async fn sign_in(client: &reqwest::Client, url: &str, password: &str) {
         .unwrap();
     assert_eq!(page.status(), 200);
     let page = page.text().await.unwrap();
-    let csrf = page
-        .split_once("name=\"csrf\" value=\"")
-        .and_then(|(_, rest)| rest.split_once('"'))
-        .map(|(value, _)| value.to_owned())
+    let csrf = form_field(&page, "csrf")
         .unwrap_or_else(|| panic!("no csrf field in the sign-in page: {page}"));
 
     let signed_in = client
