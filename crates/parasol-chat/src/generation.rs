@@ -209,21 +209,19 @@ impl Generations {
             .title;
         let slot = self.limiter.reserve(owner, &thread)?;
 
-        let question = self
+        let first_title = (title == DEFAULT_THREAD_TITLE).then(|| history::title_from(&content));
+        let exchange = self
             .store
-            .append_user_message(owner, &thread, &content, &render_markdown(&content))
+            .ask(
+                owner,
+                &thread,
+                &content,
+                &render_markdown(&content),
+                first_title.as_deref(),
+            )
             .await?;
-        if question.seq == 1 && title == DEFAULT_THREAD_TITLE {
-            let title = history::title_from(&content);
-            self.store.rename_thread(owner, &thread, &title).await?;
-        }
-        let detail = self
-            .store
-            .thread_detail(owner, &thread)
-            .await?
-            .ok_or(GenerationError::NotFound)?;
-        let conversation = history::conversation(&detail.messages);
-        let answer = self.store.start_answer(owner, &thread).await?;
+        let conversation = history::conversation(&exchange.history);
+        let (question, answer) = (exchange.question, exchange.answer);
 
         let run = Arc::new(Run {
             owner,

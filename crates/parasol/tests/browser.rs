@@ -1,6 +1,6 @@
 //! `parasol serve` in a real browser: headless Chromium signs in, asks a starter question,
-//! watches the answer stream with its tool step, stops a long answer, reopens the thread
-//! after a reload, and signs out.
+//! watches the answer stream with its tool step, rates and copies it, stops a long answer,
+//! reopens the thread after a reload, and signs out.
 //!
 //! The model and Open-Meteo are local servers speaking their wire formats. Screenshots go
 //! to `docs/screenshots/` with `PARASOL_SCREENSHOTS=1`, to a temporary folder otherwise;
@@ -510,6 +510,39 @@ async fn take_chat_screenshots(chrome: &Chrome, shots: &Path) {
     chrome.set_window_size(1280, 900).await.unwrap();
 }
 
+/// Thumbs up on the finished answer, saved by the server, and the copy button.
+async fn rate_and_copy_the_answer(chrome: &Chrome) {
+    let up = chrome
+        .wait_for(
+            "[data-testid=answer][data-status=complete] [data-testid=feedback-up]",
+            WAIT,
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        up.attr("aria-pressed").await.unwrap().as_deref(),
+        Some("false")
+    );
+    up.click().await.unwrap();
+    chrome
+        .wait_for("[data-testid=feedback-up][aria-pressed=true]", WAIT)
+        .await
+        .unwrap();
+
+    let copy = chrome.wait_for("[data-testid=copy]", WAIT).await.unwrap();
+    copy.click().await.unwrap();
+    let said = chrome
+        .wait_until_script(
+            "const text = document.querySelector('[data-testid=copy]').textContent;
+             return text !== 'Copy' && text;",
+            Vec::new(),
+            WAIT,
+        )
+        .await
+        .unwrap();
+    assert_eq!(said, "Copied", "the copy button says what happened");
+}
+
 /// Sends [`LONG`] with Enter, lets some of its answer arrive, and stops it.
 async fn stop_a_long_answer(chrome: &Chrome) {
     let composer = chrome
@@ -578,6 +611,14 @@ async fn reopen_the_thread(chrome: &Chrome) {
         .wait_for("[data-testid=answer][data-status=complete] table", WAIT)
         .await
         .unwrap();
+    // The thumbs up was saved, not just shown.
+    chrome
+        .wait_for(
+            "[data-testid=answer][data-status=complete] [data-testid=feedback-up][aria-pressed=true]",
+            WAIT,
+        )
+        .await
+        .unwrap();
     chrome
         .wait_for("[data-testid=answer][data-status=stopped]", WAIT)
         .await
@@ -636,6 +677,7 @@ async fn a_person_signs_in_chats_with_a_tool_step_stops_an_answer_and_signs_out(
         sign_in(&chrome, &site, &shots).await;
         ask_a_starter(&chrome).await;
         take_chat_screenshots(&chrome, &shots).await;
+        rate_and_copy_the_answer(&chrome).await;
         stop_a_long_answer(&chrome).await;
         reopen_the_thread(&chrome).await;
         sign_out(&chrome).await;

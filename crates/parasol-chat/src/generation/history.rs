@@ -3,7 +3,7 @@
 
 use parasol_agent::message::{ContentBlock, Message, Role};
 
-use crate::store::{self, MessageStatus};
+use crate::store;
 
 /// The title of a thread created without one, until its first message names it.
 pub const DEFAULT_THREAD_TITLE: &str = "New chat";
@@ -11,32 +11,33 @@ pub const DEFAULT_THREAD_TITLE: &str = "New chat";
 /// The longest title taken from a message, in characters.
 const TITLE_FROM_MESSAGE_CHARS: usize = 60;
 
-/// The agent's view of a thread: each message's text, oldest first.
+/// The agent's view of a thread: each message's text, oldest first, from who wrote it and
+/// its markdown; answers still being generated are not given.
 ///
 /// Tool calls are not replayed: the model sees the answers it gave, not how it found
 /// them, which keeps old tool output from filling a small model's context. Answers that
 /// never got any text are left out, and messages in a row from one side are joined, since
 /// some providers insist that the sides alternate.
-pub(crate) fn conversation(messages: &[store::Message]) -> Vec<Message> {
+pub(crate) fn conversation(messages: &[(store::Role, String)]) -> Vec<Message> {
     let mut conversation: Vec<Message> = Vec::new();
-    for message in messages {
-        if message.status == MessageStatus::Generating || message.content.trim().is_empty() {
+    for (role, content) in messages {
+        if content.trim().is_empty() {
             continue;
         }
-        let role = match message.role {
+        let role = match role {
             store::Role::User => Role::User,
             store::Role::Assistant => Role::Assistant,
         };
         match conversation.last_mut() {
             Some(last) if last.role == role => {
                 last.content.push(ContentBlock::Text {
-                    text: format!("\n\n{}", message.content),
+                    text: format!("\n\n{content}"),
                 });
             }
             _ => conversation.push(Message {
                 role,
                 content: vec![ContentBlock::Text {
-                    text: message.content.clone(),
+                    text: content.clone(),
                 }],
             }),
         }

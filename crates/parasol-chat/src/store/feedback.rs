@@ -36,7 +36,7 @@ impl Store {
         };
         let now = self.now();
 
-        let written = on_pool!(self, pool => {
+        let written = on_writer!(self, pool => {
             sqlx::query(UPSERT_FEEDBACK)
                 .bind(message.0)
                 .bind(user.0)
@@ -53,7 +53,7 @@ impl Store {
     }
 
     async fn clear_feedback(&self, user: UserId, message: MessageId) -> Result<(), StoreError> {
-        on_pool!(self, pool => {
+        on_writer!(self, pool => {
             let mut tx = pool.begin().await?;
             let own: Option<i64> = sqlx::query_scalar(OWN_ANSWER)
                 .bind(message.0)

@@ -6,7 +6,7 @@ use std::sync::LazyLock;
 use super::Store;
 use super::error::{StoreError, ValidationError};
 use super::ids::{MessageId, ThreadId, UserId};
-use super::model::{AnswerOutcome, Message, MessageStatus, Role};
+use super::model::{AnswerOutcome, Exchange, Message, MessageStatus, Role};
 use super::rows::{MESSAGE_COLUMNS, MessageRow, STEP_COLUMNS, StepRow};
 use super::validate::{self, MAX_CONTENT_BYTES, MAX_ERROR_CHARS, MAX_HTML_BYTES};
 
@@ -28,6 +28,17 @@ const INSERT_MESSAGE: &str = "INSERT INTO messages \
      VALUES ($1, (SELECT COALESCE(MAX(seq), 0) + 1 FROM messages WHERE thread_id = $1), \
      $2, $3, $4, $5, $6) \
      RETURNING id, seq";
+
+/// What the model is shown of a thread: who wrote each message that is not still being
+/// written, and what. Joined with the thread's owner, like every read.
+const SELECT_HISTORY: &str = "SELECT m.role, m.content FROM messages m \
+     JOIN threads t ON t.id = m.thread_id \
+     WHERE m.thread_id = $1 AND t.owner_id = $2 AND m.status <> 'generating' \
+     ORDER BY m.seq";
+
+/// Gives the thread its first message's title. The owner was matched in the same
+/// transaction, but the condition stays, as on every write.
+const TITLE_THREAD: &str = "UPDATE threads SET title = $1 WHERE id = $2 AND owner_id = $3";
 
 const FINISH_ANSWER: &str = "UPDATE messages SET content = $1, html = $2, status = $3, \
      error = $4, input_tokens = $5, output_tokens = $6 \
@@ -64,6 +75,10 @@ const STEP_CUT_SHORT: &str = "the answer ended before this tool call finished";
 
 /// The error given to answers that were generating when the server restarted.
 const INTERRUPTED_BY_RESTART: &str = "the server stopped while this answer was being written";
+
+/// What [`Store::ask`] reads back: the question's id and seq, the thread's history as
+/// `(role, content)` rows, and the answer's id and seq.
+type Asked = ((i64, i64), Vec<(String, String)>, (i64, i64));
 
 /// A message about to be inserted.
 struct NewMessage<'a> {
@@ -110,6 +125,99 @@ impl Store {
         self.insert_message(owner, thread, message).await
     }
 
+    /// Saves a person's question, markdown `content` (not blank) with its rendered
+    /// `html`, at the end of `owner`'s thread and starts an empty answer after it, in one
+    /// transaction: the work of [`Store::append_user_message`] and [`Store::start_answer`]
+    /// with the thread's history read in between. If the question is the thread's first
+    /// message and `first_title` is given, the thread takes that title.
+    pub async fn ask(
+        &self,
+        owner: UserId,
+        thread: &ThreadId,
+        content: &str,
+        html: &str,
+        first_title: Option<&str>,
+    ) -> Result<Exchange, StoreError> {
+        validate::required("content", content, MAX_CONTENT_BYTES)?;
+        validate::at_most_bytes("html", html, MAX_HTML_BYTES)?;
+        let first_title = first_title.map(validate::title).transpose()?;
+        let question = NewMessage {
+            role: Role::User,
+            content,
+            html,
+            status: MessageStatus::Complete,
+        };
+        let answer = NewMessage {
+            role: Role::Assistant,
+            content: "",
+            html: "",
+            status: MessageStatus::Generating,
+        };
+        let now = self.now();
+
+        let saved: Option<Asked> = on_writer!(self, pool => {
+            let mut tx = pool.begin().await?;
+            let touched = sqlx::query(TOUCH_THREAD)
+                .bind(now)
+                .bind(thread.as_str())
+                .bind(owner.0)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+            if touched == 0 {
+                None
+            } else {
+                let asked: (i64, i64) = sqlx::query_as(INSERT_MESSAGE)
+                    .bind(thread.as_str())
+                    .bind(question.role.as_str())
+                    .bind(question.content)
+                    .bind(question.html)
+                    .bind(question.status.as_str())
+                    .bind(now)
+                    .fetch_one(&mut *tx)
+                    .await?;
+                if let (1, Some(title)) = (asked.1, first_title) {
+                    sqlx::query(TITLE_THREAD)
+                        .bind(title)
+                        .bind(thread.as_str())
+                        .bind(owner.0)
+                        .execute(&mut *tx)
+                        .await?;
+                }
+                let history = sqlx::query_as(SELECT_HISTORY)
+                    .bind(thread.as_str())
+                    .bind(owner.0)
+                    .fetch_all(&mut *tx)
+                    .await?;
+                let started: (i64, i64) = sqlx::query_as(INSERT_MESSAGE)
+                    .bind(thread.as_str())
+                    .bind(answer.role.as_str())
+                    .bind(answer.content)
+                    .bind(answer.html)
+                    .bind(answer.status.as_str())
+                    .bind(now)
+                    .fetch_one(&mut *tx)
+                    .await?;
+                tx.commit().await?;
+                Some((asked, history, started))
+            }
+        });
+
+        let (asked, history, started) = saved.ok_or(StoreError::NotFound)?;
+        let history = history
+            .into_iter()
+            .map(|(role, content)| {
+                let role = Role::from_db(&role).ok_or(StoreError::Corrupt { what: "role" })?;
+                Ok((role, content))
+            })
+            .collect::<Result<_, StoreError>>()?;
+        Ok(Exchange {
+            question: inserted(thread, question, asked, now),
+            answer: inserted(thread, answer, started, now),
+            history,
+        })
+    }
+
     async fn insert_message(
         &self,
         owner: UserId,
@@ -118,7 +226,7 @@ impl Store {
     ) -> Result<Message, StoreError> {
         let now = self.now();
 
-        let inserted: Option<(i64, i64)> = on_pool!(self, pool => {
+        let inserted: Option<(i64, i64)> = on_writer!(self, pool => {
             let mut tx = pool.begin().await?;
             let touched = sqlx::query(TOUCH_THREAD)
                 .bind(now)
@@ -144,21 +252,8 @@ impl Store {
             }
         });
 
-        let (id, seq) = inserted.ok_or(StoreError::NotFound)?;
-        Ok(Message {
-            id: MessageId(id),
-            thread_id: thread.clone(),
-            seq,
-            role: message.role,
-            content: message.content.to_owned(),
-            html: message.html.to_owned(),
-            status: message.status,
-            error: None,
-            usage: None,
-            created_at: now,
-            feedback: None,
-            steps: Vec::new(),
-        })
+        let id_and_seq = inserted.ok_or(StoreError::NotFound)?;
+        Ok(self::inserted(thread, message, id_and_seq, now))
     }
 
     /// Ends an answer that is still generating: its final text and HTML, how it ended,
@@ -180,7 +275,7 @@ impl Store {
             .map(|error| validate::cut(error, MAX_ERROR_CHARS));
         let now = self.now();
 
-        on_pool!(self, pool => {
+        on_writer!(self, pool => {
             let mut tx = pool.begin().await?;
             let touched = sqlx::query(TOUCH_THREAD_OF_MESSAGE)
                 .bind(now)
@@ -268,7 +363,7 @@ impl Store {
     pub async fn interrupt_generating_answers(&self) -> Result<u64, StoreError> {
         let now = self.now();
 
-        let interrupted = on_pool!(self, pool => {
+        let interrupted = on_writer!(self, pool => {
             let mut tx = pool.begin().await?;
             sqlx::query(CLOSE_STEPS_OF_GENERATING)
                 .bind(STEP_CUT_SHORT)
@@ -289,5 +384,28 @@ impl Store {
             tracing::info!(interrupted, "marked answers cut short by a restart");
         }
         Ok(interrupted)
+    }
+}
+
+/// The record of `message`, just inserted into `thread` with `id` and `seq` at `now`.
+fn inserted(
+    thread: &ThreadId,
+    message: NewMessage<'_>,
+    (id, seq): (i64, i64),
+    now: i64,
+) -> Message {
+    Message {
+        id: MessageId(id),
+        thread_id: thread.clone(),
+        seq,
+        role: message.role,
+        content: message.content.to_owned(),
+        html: message.html.to_owned(),
+        status: message.status,
+        error: None,
+        usage: None,
+        created_at: now,
+        feedback: None,
+        steps: Vec::new(),
     }
 }

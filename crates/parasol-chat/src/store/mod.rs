@@ -21,13 +21,24 @@ use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
 
-/// Runs `$body` with `$pool` bound to whichever pool the store has. The body is compiled
-/// once per backend, which is how one SQL string serves both without a hand-written copy
-/// of each query.
+/// Runs `$body` with `$pool` bound to whichever pool the store reads from. The body is
+/// compiled once per backend, which is how one SQL string serves both without a
+/// hand-written copy of each query.
 macro_rules! on_pool {
     ($store:expr, $pool:ident => $body:expr) => {
         match &$store.backend {
-            $crate::store::Backend::Sqlite($pool) => $body,
+            $crate::store::Backend::Sqlite { readers: $pool, .. } => $body,
+            $crate::store::Backend::Postgres($pool) => $body,
+        }
+    };
+}
+
+/// [`on_pool!`] for anything that writes: on SQLite that is the one writing connection,
+/// on PostgreSQL the same pool as the reads.
+macro_rules! on_writer {
+    ($store:expr, $pool:ident => $body:expr) => {
+        match &$store.backend {
+            $crate::store::Backend::Sqlite { writer: $pool, .. } => $body,
             $crate::store::Backend::Postgres($pool) => $body,
         }
     };
@@ -52,8 +63,8 @@ pub use error::{StoreError, ValidationError};
 pub use ids::{MessageId, StepId, ThreadId, UserId};
 pub use location::{DEFAULT_SQLITE_FILE, DatabaseLocation};
 pub use model::{
-    AnswerOutcome, Feedback, Message, MessageStatus, NewStep, Role, Step, StepOutcome, Thread,
-    ThreadCursor, ThreadDetail, ThreadPage, TokenUsage,
+    AnswerOutcome, Exchange, Feedback, Message, MessageStatus, NewStep, Role, Step, StepOutcome,
+    Thread, ThreadCursor, ThreadDetail, ThreadPage, TokenUsage,
 };
 pub use validate::{
     MAX_CONTENT_BYTES, MAX_DISPLAY_NAME_CHARS, MAX_EMAIL_BYTES, MAX_ERROR_CHARS, MAX_HTML_BYTES,
@@ -67,8 +78,8 @@ static POSTGRES_MIGRATIONS: Migrator = sqlx::migrate!("migrations/postgres");
 /// How long a SQLite write waits for another connection's write to finish.
 const SQLITE_BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 
-/// SQLite serialises writers anyway; a few connections let reads run beside a write.
-const SQLITE_MAX_CONNECTIONS: u32 = 4;
+/// Reads run beside the write in progress, on connections of their own.
+const SQLITE_MAX_READERS: u32 = 4;
 
 const POSTGRES_MAX_CONNECTIONS: u32 = 10;
 
@@ -84,7 +95,14 @@ pub struct Store {
 
 #[derive(Debug, Clone)]
 enum Backend {
-    Sqlite(SqlitePool),
+    /// SQLite lets one connection write at a time. With several writing connections the
+    /// others wait for the lock in SQLite's busy handler, which sleeps 1, 2, 5 … 100 ms
+    /// between tries; through one writing connection they queue in the pool instead and
+    /// each starts as soon as the write before it ends.
+    Sqlite {
+        readers: SqlitePool,
+        writer: SqlitePool,
+    },
     Postgres(PgPool),
 }
 
@@ -92,7 +110,7 @@ impl Store {
     /// Opens the database and brings its schema up to date.
     pub async fn connect(location: &DatabaseLocation) -> Result<Self, StoreError> {
         let backend = match location {
-            DatabaseLocation::Sqlite(path) => Backend::Sqlite(open_sqlite(path).await?),
+            DatabaseLocation::Sqlite(path) => open_sqlite(path).await?,
             DatabaseLocation::Postgres(url) => Backend::Postgres(open_postgres(url).await?),
         };
         Ok(Self {
@@ -111,7 +129,7 @@ impl Store {
     /// `"sqlite"` or `"postgres"`, for logs and health reports.
     pub fn backend_name(&self) -> &'static str {
         match self.backend {
-            Backend::Sqlite(_) => "sqlite",
+            Backend::Sqlite { .. } => "sqlite",
             Backend::Postgres(_) => "postgres",
         }
     }
@@ -119,6 +137,7 @@ impl Store {
     /// Closes every pooled connection, waiting for the ones in use to come back.
     pub async fn close(&self) {
         on_pool!(self, pool => pool.close().await);
+        on_writer!(self, pool => pool.close().await);
     }
 
     fn now(&self) -> i64 {
@@ -126,7 +145,7 @@ impl Store {
     }
 }
 
-async fn open_sqlite(path: &Path) -> Result<SqlitePool, StoreError> {
+async fn open_sqlite(path: &Path) -> Result<Backend, StoreError> {
     if let Some(dir) = path.parent().filter(|dir| !dir.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir).map_err(|source| StoreError::CreateDir {
             path: dir.to_owned(),
@@ -136,7 +155,8 @@ async fn open_sqlite(path: &Path) -> Result<SqlitePool, StoreError> {
 
     // WAL lets readers go on while one connection writes; with it, NORMAL syncing cannot
     // corrupt the file and loses at most the last commits on a power cut. Foreign keys
-    // are off by default in SQLite, and the cascading deletes depend on them.
+    // are off by default in SQLite, and the cascading deletes depend on them. The busy
+    // timeout still matters for other processes writing the same file.
     let options = SqliteConnectOptions::new()
         .filename(path)
         .create_if_missing(true)
@@ -144,15 +164,20 @@ async fn open_sqlite(path: &Path) -> Result<SqlitePool, StoreError> {
         .synchronous(SqliteSynchronous::Normal)
         .foreign_keys(true)
         .busy_timeout(SQLITE_BUSY_TIMEOUT);
-    let pool = SqlitePoolOptions::new()
-        .max_connections(SQLITE_MAX_CONNECTIONS)
+    let writer = SqlitePoolOptions::new()
+        .max_connections(1)
+        .acquire_timeout(ACQUIRE_TIMEOUT)
+        .connect_with(options.clone())
+        .await?;
+    SQLITE_MIGRATIONS.run(&writer).await?;
+
+    let readers = SqlitePoolOptions::new()
+        .max_connections(SQLITE_MAX_READERS)
         .acquire_timeout(ACQUIRE_TIMEOUT)
         .connect_with(options)
         .await?;
-
-    SQLITE_MIGRATIONS.run(&pool).await?;
     tracing::info!(backend = "sqlite", path = %path.display(), "chat database ready");
-    Ok(pool)
+    Ok(Backend::Sqlite { readers, writer })
 }
 
 async fn open_postgres(url: &SecretString) -> Result<PgPool, StoreError> {

@@ -272,3 +272,16 @@ impl From<ThreadCursor> for String {
         cursor.to_string()
     }
 }
+
+/// A question just saved, the answer started after it, and the thread as the model is
+/// shown it: what [`Store::ask`](super::Store::ask) returns.
+#[derive(Debug, Clone)]
+pub struct Exchange {
+    /// The person's message, as saved.
+    pub question: Message,
+    /// The empty answer, [`MessageStatus::Generating`].
+    pub answer: Message,
+    /// Every message of the thread up to the question, which is the last, that is not
+    /// still being generated: who wrote it and its markdown, oldest first.
+    pub history: Vec<(Role, String)>,
+}

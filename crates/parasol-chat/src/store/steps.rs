@@ -44,7 +44,7 @@ impl Store {
         validate::step_input(step.input_json)?;
         let now = self.now();
 
-        let (id, seq): (i64, i64) = on_pool!(self, pool => {
+        let (id, seq): (i64, i64) = on_writer!(self, pool => {
             let mut tx = pool.begin().await?;
             let touched = sqlx::query(TOUCH_THREAD_OF_MESSAGE)
                 .bind(now)
@@ -99,7 +99,7 @@ impl Store {
         }
         let now = self.now();
 
-        let row: StepRow = on_pool!(self, pool => {
+        let row: StepRow = on_writer!(self, pool => {
             let mut tx = pool.begin().await?;
             let touched = sqlx::query(TOUCH_THREAD_OF_STEP)
                 .bind(now)

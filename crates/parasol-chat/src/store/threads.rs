@@ -69,7 +69,7 @@ impl Store {
         let id = ThreadId::generate()?;
         let now = self.now();
 
-        on_pool!(self, pool => {
+        on_writer!(self, pool => {
             sqlx::query(INSERT_THREAD)
                 .bind(id.as_str())
                 .bind(owner.0)
@@ -196,7 +196,7 @@ impl Store {
     ) -> Result<Thread, StoreError> {
         let title = validate::title(title)?;
 
-        let row: Option<ThreadRow> = on_pool!(self, pool => {
+        let row: Option<ThreadRow> = on_writer!(self, pool => {
             sqlx::query_as(&RENAME_THREAD)
                 .bind(title)
                 .bind(id.as_str())
@@ -209,7 +209,7 @@ impl Store {
 
     /// Deletes `owner`'s thread `id` with its messages, steps and feedback.
     pub async fn delete_thread(&self, owner: UserId, id: &ThreadId) -> Result<(), StoreError> {
-        let deleted = on_pool!(self, pool => {
+        let deleted = on_writer!(self, pool => {
             sqlx::query(DELETE_THREAD)
                 .bind(id.as_str())
                 .bind(owner.0)

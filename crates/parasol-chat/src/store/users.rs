@@ -33,7 +33,7 @@ impl Store {
             .filter(|email| !email.is_empty() && email.len() <= MAX_EMAIL_BYTES);
         let now = self.now();
 
-        let id: i64 = on_pool!(self, pool => {
+        let id: i64 = on_writer!(self, pool => {
             sqlx::query_scalar(UPSERT_USER)
                 .bind(subject)
                 .bind(display_name)

@@ -247,13 +247,12 @@ async fn sign_in(client: &reqwest::Client, site: &str) {
     assert_eq!(first.status(), 302, "a signed-out visit is sent to sign in");
     // nginx makes its own redirects absolute.
     let start = first.headers()["location"].to_str().unwrap().to_owned();
-    assert!(start.starts_with(&format!("{site}oauth2/start?rd=")), "{start}");
+    assert!(
+        start.starts_with(&format!("{site}oauth2/start?rd=")),
+        "{start}"
+    );
 
-    let started = client
-        .get(start)
-        .send()
-        .await
-        .unwrap();
+    let started = client.get(start).send().await.unwrap();
     assert!(started.status().is_redirection(), "{}", started.status());
     let form_url = started.headers()["location"].to_str().unwrap().to_owned();
     let form_url = if form_url.starts_with('/') {
@@ -430,7 +429,11 @@ async fn a_key_rotation_under_a_running_site_refuses_no_request() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     assert_eq!(published, [new.as_str(), old.as_str()]);
-    assert_eq!(kids_seen, [old.as_str(), new.as_str()], "no flip back to the old key");
+    assert_eq!(
+        kids_seen,
+        [old.as_str(), new.as_str()],
+        "no flip back to the old key"
+    );
     let (_, events) = chat_once(&client, site, "Will it be sunny?").await;
     assert_eq!(event_names(&events).last(), Some(&"done"), "{events}");
 

@@ -24,6 +24,7 @@ on_both_servers!(
     a_provider_failure_mid_answer_sends_an_error_and_saves_the_partial_text,
     shutting_down_saves_running_answers_as_interrupted_and_ends_their_streams,
     deleting_a_thread_mid_answer_ends_the_answer,
+    a_burst_of_text_arrives_whole_in_order_and_resumes_anywhere,
 );
 
 fn names(frames: &[Frame]) -> Vec<&str> {
@@ -169,6 +170,38 @@ async fn a_stream_resumed_mid_answer_gives_exactly_the_missing_events(backend: B
     assert_eq!(streamed_text(&seen), slow_answer(8));
     let replayed = events_after(&server, answer, None).await;
     assert_eq!(seen, replayed);
+}
+
+/// Text as fast as the model can send it: every event has its own id, in order, and a
+/// resume from any of them gives the rest.
+async fn a_burst_of_text_arrives_whole_in_order_and_resumes_anywhere(backend: Backend) {
+    const PIECES: usize = 400;
+    let server = ChatHarness::spawn(backend).await;
+    let mut turn: Vec<ScriptStep> = (0..PIECES).map(|i| text(&format!("{i} "))).collect();
+    turn.push(stop(StopReason::EndTurn, 10, PIECES as u64));
+    server.script(vec![turn]);
+    let thread = server.new_thread("alice").await;
+
+    let all = server
+        .start_answer("alice", &thread, "Count")
+        .await
+        .rest()
+        .await;
+    let answer = all[0].message_id();
+    assert_eq!(all.len(), PIECES + 4);
+    for (seq, frame) in all.iter().enumerate() {
+        assert_eq!(frame.id, format!("{answer}.{seq}"));
+    }
+    let counted: String = (0..PIECES).map(|i| format!("{i} ")).collect();
+    assert_eq!(streamed_text(&all), counted);
+
+    for last in [1, 2, 150, PIECES + 1] {
+        let rest = resume(&server, "alice", answer, &all[last].id)
+            .await
+            .rest()
+            .await;
+        assert_eq!(rest, all[last + 1..], "after {}", all[last].id);
+    }
 }
 
 async fn a_stream_resumed_after_the_answer_gives_exactly_the_missing_events(backend: Backend) {

@@ -6,7 +6,7 @@ use parasol_chat::store::{
     ThreadId, TokenUsage, UserId, ValidationError,
 };
 
-use crate::support::{START_MS, TestDb};
+use crate::support::{START_MS, TestDb, outcome};
 
 on_both_backends!(
     a_thread_returns_its_messages_and_steps_in_order,
@@ -18,6 +18,8 @@ on_both_backends!(
     bad_message_and_step_input_is_refused,
     a_long_error_is_cut_and_a_stopped_answer_keeps_its_text,
     concurrent_writes_to_one_thread_get_distinct_sequence_numbers,
+    asking_saves_the_question_and_starts_the_answer_together,
+    asking_in_someone_elses_thread_saves_nothing,
 );
 
 async fn a_thread_returns_its_messages_and_steps_in_order(db: &TestDb) {
@@ -397,6 +399,128 @@ async fn concurrent_writes_to_one_thread_get_distinct_sequence_numbers(db: &Test
     assert_eq!(message_seqs, (1..=9).collect::<Vec<_>>());
     let step_seqs: Vec<i64> = detail.messages[0].steps.iter().map(|s| s.seq).collect();
     assert_eq!(step_seqs, (1..=8).collect::<Vec<_>>());
+}
+
+async fn asking_saves_the_question_and_starts_the_answer_together(db: &TestDb) {
+    let (alice, thread) = thread_of(db, "alice").await;
+    let (_, first_answer) = question_and_answer_with_three_steps(db, alice, &thread).await;
+    // An answer that never got any text is still given back; the caller skips it.
+    let cut_short = db.store.start_answer(alice, &thread).await.unwrap();
+    let stopped = AnswerOutcome {
+        content: "",
+        html: "",
+        status: MessageStatus::Stopped,
+        error: None,
+        usage: None,
+    };
+    db.store
+        .finish_answer(alice, cut_short.id, &stopped)
+        .await
+        .unwrap();
+    db.clock.advance(5);
+
+    let exchange = db
+        .store
+        .ask(
+            alice,
+            &thread,
+            "And after?",
+            "<p>And after?</p>",
+            Some("Unused"),
+        )
+        .await
+        .unwrap();
+
+    let stored = db
+        .store
+        .thread_detail(alice, &thread)
+        .await
+        .unwrap()
+        .unwrap();
+    let [.., question, answer] = &stored.messages[..] else {
+        unreachable!()
+    };
+    assert_eq!(&exchange.question, question);
+    assert_eq!(&exchange.answer, answer);
+    assert_eq!((question.seq, answer.seq), (4, 5));
+    assert_eq!(question.status, MessageStatus::Complete);
+    assert_eq!(
+        (answer.role, answer.status),
+        (Role::Assistant, MessageStatus::Generating)
+    );
+    assert_eq!(stored.thread.updated_at, START_MS + 118);
+    // Not the thread's first message, so the title stays.
+    assert_eq!(stored.thread.title, "New chat");
+
+    let history: Vec<(Role, &str)> = exchange
+        .history
+        .iter()
+        .map(|(role, content)| (*role, content.as_str()))
+        .collect();
+    assert_eq!(
+        history,
+        [
+            (Role::User, "Weather tomorrow?"),
+            (Role::Assistant, first_answer.content.as_str()),
+            (Role::Assistant, ""),
+            (Role::User, "And after?"),
+        ]
+    );
+
+    let (_, fresh) = thread_of(db, "alice").await;
+    let first = db
+        .store
+        .ask(alice, &fresh, "Hello", "<p>Hello</p>", Some("Hello"))
+        .await
+        .unwrap();
+    assert_eq!(first.question.seq, 1);
+    let renamed = db.store.thread(alice, &fresh).await.unwrap().unwrap();
+    assert_eq!(renamed.title, "Hello");
+}
+
+async fn asking_in_someone_elses_thread_saves_nothing(db: &TestDb) {
+    let (_, thread) = thread_of(db, "alice").await;
+    let mallory = db.user("mallory").await;
+
+    let asked = db
+        .store
+        .ask(
+            mallory,
+            &thread,
+            "Mine now",
+            "<p>Mine now</p>",
+            Some("Mine"),
+        )
+        .await;
+    assert!(
+        matches!(asked, Err(StoreError::NotFound)),
+        "{}",
+        outcome(&asked)
+    );
+    let missing = db
+        .store
+        .ask(
+            mallory,
+            &crate::support::missing_thread_id(),
+            "x",
+            "<p>x</p>",
+            None,
+        )
+        .await;
+    assert!(
+        matches!(missing, Err(StoreError::NotFound)),
+        "{}",
+        outcome(&missing)
+    );
+    let blank = db.store.ask(mallory, &thread, "  ", "", None).await;
+    assert!(
+        matches!(blank, Err(StoreError::Invalid(_))),
+        "{}",
+        outcome(&blank)
+    );
+
+    assert_eq!(db.count_rows("messages").await, 0);
+    assert_eq!(db.count_rows("threads WHERE title = 'New chat'").await, 1);
 }
 
 /// A question, then an answer whose three tools finish in reverse order, at known times.
