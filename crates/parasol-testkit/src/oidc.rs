@@ -275,9 +275,24 @@ impl OidcProvider {
         }
         let setup = serde_json::to_string(&setup).map_err(OidcError::Setup)?;
 
+        // On a busy two-core machine Node has, rarely, sat silent past the start timeout
+        // (seen once in CI, with nothing in its output), so one more is started before
+        // giving up.
+        match Self::start(&folder, &setup).await {
+            Err(OidcError::Timeout { stderr }) => {
+                eprintln!(
+                    "[oidc-provider] not ready in {START_TIMEOUT:?}, starting another: {stderr}"
+                );
+                Self::start(&folder, &setup).await
+            }
+            started => started,
+        }
+    }
+
+    async fn start(folder: &Path, setup: &str) -> Result<Self, OidcError> {
         let mut child = Command::new("node")
             .arg(folder.join("provider.mjs"))
-            .current_dir(&folder)
+            .current_dir(folder)
             .env(SETUP_VARIABLE, setup)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
