@@ -58,6 +58,42 @@ fn form_field(page: &str, name: &str) -> Option<String> {
     Some(value.replace("&#x2F;", "/").replace("&amp;", "&"))
 }
 
+/// Fills in and posts the gateway's sign-in form, read from `page`, as a browser on
+/// `site` (ending in `/`) would, and checks that it signs in and sends the browser on to
+/// `/`.
+async fn submit_sign_in(
+    client: &reqwest::Client,
+    site: &str,
+    page: &str,
+    username: &str,
+    password: &str,
+) {
+    let csrf = form_field(page, "csrf")
+        .unwrap_or_else(|| panic!("no csrf field in the sign-in page: {page}"));
+    let mut form = vec![
+        ("username", username.to_owned()),
+        ("password", password.to_owned()),
+        ("csrf", csrf),
+    ];
+    if let Some(rd) = form_field(page, "rd") {
+        form.push(("rd", rd));
+    }
+    let signed_in = client
+        .post(format!("{site}oauth2/sign_in"))
+        .header("origin", site.trim_end_matches('/'))
+        .form(&form)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        signed_in.status(),
+        303,
+        "{}",
+        signed_in.text().await.unwrap()
+    );
+    assert_eq!(signed_in.headers()["location"], "/");
+}
+
 fn stdout(output: &Output) -> String {
     String::from_utf8_lossy(&output.stdout).into_owned()
 }

@@ -7,7 +7,7 @@ use std::process::{Child, Stdio};
 use std::sync::mpsc;
 use std::time::Duration;
 
-use super::{command, fake_openai, form_field, stderr, stdout};
+use super::{command, fake_openai, stderr, stdout, submit_sign_in};
 
 /// How long a start may take before the test gives up on it.
 const START_TIMEOUT: Duration = Duration::from_secs(60);
@@ -166,26 +166,7 @@ async fn sign_in(client: &reqwest::Client, url: &str, password: &str) {
         .unwrap();
     assert_eq!(page.status(), 200);
     let page = page.text().await.unwrap();
-    let csrf = form_field(&page, "csrf")
-        .unwrap_or_else(|| panic!("no csrf field in the sign-in page: {page}"));
-
-    let signed_in = client
-        .post(format!("{url}oauth2/sign_in"))
-        .form(&[
-            ("username", "admin"),
-            ("password", password),
-            ("csrf", &csrf),
-        ])
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(
-        signed_in.status(),
-        303,
-        "{}",
-        signed_in.text().await.unwrap()
-    );
-    assert_eq!(signed_in.headers()["location"], "/");
+    submit_sign_in(client, url, &page, "admin", password).await;
 }
 
 async fn json(client: &reqwest::Client, url: String) -> serde_json::Value {

@@ -12,7 +12,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use parasol_testkit::{Chrome, Nginx, free_port, wait_for_port};
 use serde_json::{Value, json};
 
-use super::{command, fake_openai, form_field, parasol, parasol_input, stderr, stdout};
+use super::{command, fake_openai, parasol, parasol_input, stderr, stdout, submit_sign_in};
 
 const PASSWORD: &str = "correct horse battery";
 
@@ -265,32 +265,7 @@ async fn sign_in(client: &reqwest::Client, site: &str) {
     let page = client.get(&form_url).send().await.unwrap();
     assert_eq!(page.status(), 200);
     let page = page.text().await.unwrap();
-    let csrf = form_field(&page, "csrf")
-        .unwrap_or_else(|| panic!("no csrf field in the sign-in page: {page}"));
-    let rd = form_field(&page, "rd");
-
-    let mut form = vec![
-        ("username", "alice".to_owned()),
-        ("password", PASSWORD.to_owned()),
-        ("csrf", csrf),
-    ];
-    if let Some(rd) = rd {
-        form.push(("rd", rd));
-    }
-    let signed_in = client
-        .post(format!("{site}oauth2/sign_in"))
-        .header("origin", site.trim_end_matches('/'))
-        .form(&form)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(
-        signed_in.status(),
-        303,
-        "{}",
-        signed_in.text().await.unwrap()
-    );
-    assert_eq!(signed_in.headers()["location"], "/");
+    submit_sign_in(client, site, &page, "alice", PASSWORD).await;
 }
 
 /// Posts `content` to a new thread and reads the answer's whole event stream.
