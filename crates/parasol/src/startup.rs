@@ -1,5 +1,5 @@
 //! What the server roles share at start-up: the listening socket, the data directory,
-//! the agent with its model, the chat database and the starters.
+//! the gateway, the agent with its model, the chat database and the starters.
 
 use std::io::ErrorKind;
 use std::net::SocketAddr;
@@ -11,6 +11,7 @@ use anyhow::Context;
 use parasol_agent::Agent;
 use parasol_chat::Starter;
 use parasol_chat::store::{DatabaseLocation, Store};
+use parasol_gate::{Gate, GateConfig};
 use tokio::net::TcpListener;
 
 use crate::assistant;
@@ -100,6 +101,20 @@ pub async fn agent(settings: &Settings) -> anyhow::Result<LoadedAgent> {
         agent: Arc::new(agent),
         took: started.elapsed(),
     })
+}
+
+/// Builds the gateway from `config` (the `[gate]` settings as the role adjusted them),
+/// with the data directory and Redis of `settings`.
+pub async fn gate(settings: &Settings, config: &GateConfig) -> anyhow::Result<Arc<Gate>> {
+    let gate = Gate::build(
+        config,
+        &settings.data_dir,
+        settings.redis.url.as_deref(),
+        None,
+    )
+    .await
+    .context("cannot start the gateway")?;
+    Ok(Arc::new(gate))
 }
 
 /// Opens the `[database]` (SQLite in the data directory by default) and brings its

@@ -58,6 +58,17 @@ fn form_field(page: &str, name: &str) -> Option<String> {
     Some(value.replace("&#x2F;", "/").replace("&amp;", "&"))
 }
 
+/// A browser without JavaScript: keeps cookies and shows redirects instead of following
+/// them.
+fn cookie_client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .cookie_store(true)
+        .redirect(reqwest::redirect::Policy::none())
+        .timeout(std::time::Duration::from_secs(60))
+        .build()
+        .unwrap()
+}
+
 /// Fills in and posts the gateway's sign-in form, read from `page`, as a browser on
 /// `site` (ending in `/`) would, and checks that it signs in and sends the browser on to
 /// `/`.

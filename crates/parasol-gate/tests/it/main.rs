@@ -11,4 +11,5 @@ mod redis_sessions;
 mod sessions;
 mod support;
 mod through_nginx;
+mod tokens;
 mod users;

@@ -25,15 +25,7 @@ pub async fn run(settings: Settings, args: GateArgs) -> anyhow::Result<()> {
     config.listen = listener
         .local_addr()
         .context("cannot tell which address the gateway listens on")?;
-    let gate = Gate::build(
-        &config,
-        &settings.data_dir,
-        settings.redis.url.as_deref(),
-        None,
-    )
-    .await
-    .context("cannot start the gateway")?;
-    let gate = Arc::new(gate);
+    let gate = crate::startup::gate(&settings, &config).await?;
 
     let public = gate.site.as_str().trim_end_matches('/').to_owned();
     match &config.upstream {

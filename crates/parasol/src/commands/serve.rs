@@ -104,15 +104,7 @@ impl Site {
         if config.upstream.take().is_some() {
             tracing::warn!("gate.upstream is ignored: parasol serve runs the chat in process");
         }
-        let gate = Gate::build(
-            &config,
-            &settings.data_dir,
-            settings.redis.url.as_deref(),
-            None,
-        )
-        .await
-        .context("cannot start the gateway")?;
-        let gate = Arc::new(gate);
+        let gate = startup::gate(settings, &config).await?;
 
         let keys = Expectations {
             issuer: config.token.issuer.clone().unwrap_or_else(|| origin(&gate)),

@@ -7,7 +7,7 @@ use std::process::{Child, Stdio};
 use std::sync::mpsc;
 use std::time::Duration;
 
-use super::{command, fake_openai, stderr, stdout, submit_sign_in};
+use super::{command, cookie_client, fake_openai, stderr, stdout, submit_sign_in};
 
 /// How long a start may take before the test gives up on it.
 const START_TIMEOUT: Duration = Duration::from_secs(60);
@@ -147,16 +147,6 @@ fn unique() -> u128 {
         .as_nanos()
 }
 
-/// A browser: keeps cookies and shows redirects instead of following them.
-fn browser() -> reqwest::Client {
-    reqwest::Client::builder()
-        .cookie_store(true)
-        .redirect(reqwest::redirect::Policy::none())
-        .timeout(Duration::from_secs(60))
-        .build()
-        .unwrap()
-}
-
 /// Signs in through the login form, as a person would.
 async fn sign_in(client: &reqwest::Client, url: &str, password: &str) {
     let page = client
@@ -178,7 +168,7 @@ async fn json(client: &reqwest::Client, url: String) -> serde_json::Value {
 /// Signs in, chats once and signs out; returns the thread's id and the JWKS.
 async fn first_visit(server: &Server, password: &str) -> (String, serde_json::Value) {
     let url = &server.url;
-    let client = browser();
+    let client = cookie_client();
     sign_in(&client, url, password).await;
 
     let page = client
@@ -285,7 +275,7 @@ async fn serve_signs_in_the_first_user_chats_and_keeps_everything_across_a_resta
             .is_err(),
         "a later start prints only the URL"
     );
-    let client = browser();
+    let client = cookie_client();
     let url = &server.url;
     assert_eq!(json(&client, format!("{url}oauth2/jwks.json")).await, jwks);
     sign_in(&client, url, &password).await;

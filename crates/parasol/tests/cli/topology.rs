@@ -12,7 +12,9 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use parasol_testkit::{Chrome, Nginx, free_port, wait_for_port};
 use serde_json::{Value, json};
 
-use super::{command, fake_openai, parasol, parasol_input, stderr, stdout, submit_sign_in};
+use super::{
+    command, cookie_client, fake_openai, parasol, parasol_input, stderr, stdout, submit_sign_in,
+};
 
 const PASSWORD: &str = "correct horse battery";
 
@@ -195,16 +197,6 @@ jwks_refetch_interval = {REFETCH_INTERVAL}
         assert!(output.status.success(), "{args:?}: {}", stderr(&output));
         stdout(&output)
     }
-}
-
-/// A browser without JavaScript: keeps cookies and shows redirects instead of following.
-fn cookie_client() -> reqwest::Client {
-    reqwest::Client::builder()
-        .cookie_store(true)
-        .redirect(reqwest::redirect::Policy::none())
-        .timeout(Duration::from_secs(60))
-        .build()
-        .unwrap()
 }
 
 async fn get_json(client: &reqwest::Client, url: &str) -> Value {
