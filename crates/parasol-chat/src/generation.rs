@@ -160,8 +160,11 @@ impl Generations {
     /// Saves `content` as `owner`'s next message in `thread`, starts the answer, and
     /// returns its events from the first (`user_message`, seq 0).
     ///
-    /// Someone else's thread is [`GenerationError::NotFound`], checked before any limit
-    /// so that a refusal cannot tell whether the thread exists.
+    /// Someone else's thread is [`GenerationError::NotFound`], like a missing one. The
+    /// limits are taken first and the store checks the thread as it saves, in one trip
+    /// to the database; no refusal tells whether the thread exists, since the rate and
+    /// the answers running count per user and a thread is only ever busy for its owner,
+    /// and a message to a thread that is not the user's does not count.
     pub async fn start(
         self: &Arc<Self>,
         owner: UserId,
@@ -201,25 +204,29 @@ impl Generations {
         thread: ThreadId,
         content: String,
     ) -> Result<EventStream, GenerationError> {
-        let title = self
-            .store
-            .thread(owner, &thread)
-            .await?
-            .ok_or(GenerationError::NotFound)?
-            .title;
         let slot = self.limiter.reserve(owner, &thread)?;
-
-        let first_title = (title == DEFAULT_THREAD_TITLE).then(|| history::title_from(&content));
-        let exchange = self
+        let first_title = history::title_from(&content);
+        let asked = self
             .store
             .ask(
                 owner,
                 &thread,
                 &content,
                 &render_markdown(&content),
-                first_title.as_deref(),
+                Some(&first_title),
             )
-            .await?;
+            .await;
+        let exchange = match asked {
+            Ok(exchange) => exchange,
+            Err(error) => {
+                // Not the user's thread, or not saved: the message was never sent.
+                slot.refund();
+                return Err(match error {
+                    StoreError::NotFound => GenerationError::NotFound,
+                    other => other.into(),
+                });
+            }
+        };
         let conversation = history::conversation(&exchange.history);
         let (question, answer) = (exchange.question, exchange.answer);
 

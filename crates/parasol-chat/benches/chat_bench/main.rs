@@ -3,7 +3,7 @@
 //!
 //! ```text
 //! cargo bench -p parasol-chat --bench chat_bench -- [--rounds N] [--tokens M]
-//!     [--streams N]
+//!     [--streams N] [--people N]...
 //! ```
 //!
 //! The chat server runs in a child process (this program run again with
@@ -63,6 +63,8 @@ struct Options {
     rounds: usize,
     tokens: usize,
     streams: usize,
+    /// The crowds each round runs: [`CROWDS`] unless `--people` names others.
+    crowds: Vec<usize>,
 }
 
 fn options() -> Options {
@@ -70,6 +72,7 @@ fn options() -> Options {
         rounds: 5,
         tokens: 200,
         streams: BAR_STREAMS,
+        crowds: Vec::new(),
     };
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
@@ -77,10 +80,16 @@ fn options() -> Options {
             "--rounds" => options.rounds = number("--rounds", &mut args).max(1),
             "--tokens" => options.tokens = number("--tokens", &mut args).max(1),
             "--streams" => options.streams = number("--streams", &mut args).max(1),
+            "--people" => options.crowds.push(number("--people", &mut args).max(1)),
             // cargo bench passes --bench; anything else is a mistake worth hearing about.
             "--bench" => {}
-            other => panic!("unknown argument {other} (try --rounds N --tokens M --streams N)"),
+            other => panic!(
+                "unknown argument {other} (try --rounds N --tokens M --streams N --people N)"
+            ),
         }
+    }
+    if options.crowds.is_empty() {
+        options.crowds = CROWDS.to_vec();
     }
     options
 }
@@ -171,8 +180,9 @@ async fn measure_crowds(
 ) -> BTreeMap<usize, Vec<RunFigures>> {
     let mut figures: BTreeMap<usize, Vec<RunFigures>> = BTreeMap::new();
     for round in 0..options.rounds {
-        for turn in 0..CROWDS.len() {
-            let users = CROWDS[(round + turn) % CROWDS.len()];
+        let crowds = &options.crowds;
+        for turn in 0..crowds.len() {
+            let users = crowds[(round + turn) % crowds.len()];
             let tag = format!("round {round}, {users} people");
             let run = runs::ask_at_once(chat, model, server, users, options.tokens, &tag).await;
             eprintln!(

@@ -5,8 +5,7 @@ use parasol_agent::message::{ContentBlock, Message, Role};
 
 use crate::store;
 
-/// The title of a thread created without one, until its first message names it.
-pub const DEFAULT_THREAD_TITLE: &str = "New chat";
+pub use crate::store::DEFAULT_THREAD_TITLE;
 
 /// The longest title taken from a message, in characters.
 const TITLE_FROM_MESSAGE_CHARS: usize = 60;

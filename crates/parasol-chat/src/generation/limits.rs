@@ -29,7 +29,10 @@ pub(crate) struct Limiter {
 #[derive(Debug, Default)]
 struct State {
     users: HashMap<UserId, Load>,
-    busy_threads: HashSet<ThreadId>,
+    /// The threads answering now, each with its owner: keyed by the person posting, so
+    /// that someone posting to a thread of another's, busy or not, is never told it is
+    /// busy, and gets the same 404 as for a missing thread.
+    busy_threads: HashSet<(UserId, ThreadId)>,
 }
 
 #[derive(Debug, Default)]
@@ -63,7 +66,8 @@ impl Limiter {
                 .users
                 .retain(|_, load| load.active > 0 || load.prune(now) > 0);
         }
-        if state.busy_threads.contains(thread) {
+        let busy = (user, thread.clone());
+        if state.busy_threads.contains(&busy) {
             return Err(GenerationError::Busy);
         }
 
@@ -81,20 +85,24 @@ impl Limiter {
         }
         load.recent.push_back(now);
         load.active += 1;
-        state.busy_threads.insert(thread.clone());
+        state.busy_threads.insert(busy);
 
         Ok(Slot {
             limiter: Arc::clone(self),
             user,
             thread: thread.clone(),
+            refund: false,
         })
     }
 
-    fn release(&self, user: UserId, thread: &ThreadId) {
+    fn release(&self, user: UserId, thread: &ThreadId, refund: bool) {
         let mut state = self.lock();
-        state.busy_threads.remove(thread);
+        state.busy_threads.remove(&(user, thread.clone()));
         if let Some(load) = state.users.get_mut(&user) {
             load.active = load.active.saturating_sub(1);
+            if refund {
+                load.recent.pop_back();
+            }
         }
     }
 
@@ -124,10 +132,20 @@ pub(crate) struct Slot {
     limiter: Arc<Limiter>,
     user: UserId,
     thread: ThreadId,
+    /// Whether the message is not to count against the user's rate.
+    refund: bool,
+}
+
+impl Slot {
+    /// Gives the place back as if the message had never been sent: for one that was
+    /// refused after its place was taken (a thread that is not the user's).
+    pub(crate) fn refund(mut self) {
+        self.refund = true;
+    }
 }
 
 impl Drop for Slot {
     fn drop(&mut self) {
-        self.limiter.release(self.user, &self.thread);
+        self.limiter.release(self.user, &self.thread, self.refund);
     }
 }

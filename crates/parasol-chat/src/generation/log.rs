@@ -6,6 +6,9 @@
 //! seen under the lock and waits on the channel only when it has read everything, so it
 //! can join at any point and can neither miss an event nor see one twice. A broadcast
 //! channel would drop events for a slow subscriber and send it back to the log anyway.
+//!
+//! An event can also be appended quietly and announced later with others, so that a
+//! subscriber woken once finds them all and its connection writes them together.
 
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
@@ -26,6 +29,8 @@ pub(crate) struct EventLog {
 #[derive(Debug, Default)]
 struct Inner {
     events: Vec<Arc<SeqEvent>>,
+    /// Events appended since the subscribers were last woken.
+    unannounced: usize,
     finished: bool,
 }
 
@@ -41,24 +46,46 @@ impl EventLog {
     /// Appends `event` and wakes the subscribers. Events after [`EventLog::finish`] are
     /// dropped, since subscribers may already have gone.
     pub(crate) fn push(&self, event: StreamEvent) {
-        {
-            let mut inner = self.lock();
-            if inner.finished {
-                return;
-            }
-            let seq = inner.events.len() as u64;
-            inner.events.push(Arc::new(SeqEvent {
-                message_id: self.message_id,
-                seq,
-                event,
-            }));
+        self.append(event);
+        self.announce();
+    }
+
+    /// Appends `event` without waking the subscribers: a subscriber reading for another
+    /// reason sees it, and the next [`EventLog::announce`] (or push) wakes the rest.
+    pub(crate) fn append(&self, event: StreamEvent) {
+        let mut inner = self.lock();
+        if inner.finished {
+            return;
         }
-        self.grown.send_replace(());
+        let seq = inner.events.len() as u64;
+        inner.events.push(Arc::new(SeqEvent {
+            message_id: self.message_id,
+            seq,
+            event,
+        }));
+        inner.unannounced += 1;
+    }
+
+    /// How many events were appended since the subscribers were last woken.
+    pub(crate) fn unannounced(&self) -> usize {
+        self.lock().unannounced
+    }
+
+    /// Wakes the subscribers if anything was appended since they were last woken.
+    pub(crate) fn announce(&self) {
+        let appended = std::mem::take(&mut self.lock().unannounced);
+        if appended > 0 {
+            self.grown.send_replace(());
+        }
     }
 
     /// Marks the log complete: subscribers end once they have read it all.
     pub(crate) fn finish(&self) {
-        self.lock().finished = true;
+        {
+            let mut inner = self.lock();
+            inner.finished = true;
+            inner.unannounced = 0;
+        }
         self.grown.send_replace(());
     }
 
@@ -112,5 +139,59 @@ impl EventLog {
     fn lock(&self) -> MutexGuard<'_, Inner> {
         // Nothing panics while holding the lock, and the log is valid after any push.
         self.inner.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use futures::{FutureExt as _, StreamExt as _};
+
+    use super::*;
+    use crate::wire::TextEvent;
+
+    fn text(delta: &str) -> StreamEvent {
+        StreamEvent::Text(TextEvent {
+            delta: delta.to_owned(),
+        })
+    }
+
+    fn next_seq(events: &mut BoxStream<'static, Arc<SeqEvent>>) -> Option<u64> {
+        events
+            .next()
+            .now_or_never()
+            .flatten()
+            .map(|event| event.seq)
+    }
+
+    #[test]
+    fn appended_events_reach_a_waiting_subscriber_once_announced() {
+        let log = Arc::new(EventLog::new(MessageId::new(1)));
+        log.push(text("a"));
+        let mut events = log.follow(None);
+        assert_eq!(next_seq(&mut events), Some(0));
+        assert_eq!(next_seq(&mut events), None, "nothing more yet");
+
+        log.append(text("b"));
+        log.append(text("c"));
+        assert_eq!(log.unannounced(), 2);
+        assert_eq!(next_seq(&mut events), None, "appended but not announced");
+
+        log.announce();
+        assert_eq!(log.unannounced(), 0);
+        assert_eq!(next_seq(&mut events), Some(1));
+        assert_eq!(next_seq(&mut events), Some(2));
+
+        // A late subscriber reads what was appended without waiting for an announcement,
+        // and finishing announces whatever is left.
+        log.append(text("d"));
+        let mut late = log.follow(Some(1));
+        assert_eq!(next_seq(&mut late), Some(2));
+        assert_eq!(next_seq(&mut late), Some(3));
+        log.finish();
+        assert_eq!(next_seq(&mut events), Some(3));
+        assert!(
+            matches!(events.next().now_or_never(), Some(None)),
+            "the stream ends"
+        );
     }
 }

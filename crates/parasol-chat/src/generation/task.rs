@@ -5,6 +5,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use futures::StreamExt as _;
+use futures::stream::BoxStream;
 use parasol_agent::{Agent, AgentEvent, message::Message};
 use serde_json::Value;
 use tracing::Instrument as _;
@@ -27,6 +28,10 @@ const SHUTDOWN_ERROR: &str = "the server stopped while this answer was being wri
 
 /// The error saved when the agent's stream ends without an answer or an error.
 const NO_ANSWER_ERROR: &str = "the agent stopped without finishing its answer";
+
+/// The most text events left unannounced in a row: a bound on how long subscribers go
+/// without news while the model keeps up a stream faster than they are woken.
+const MAX_UNANNOUNCED: usize = 32;
 
 /// The error shown when the answer could not be saved as it streamed.
 const SAVE_ERROR: &str = "the answer could not be saved";
@@ -82,25 +87,33 @@ async fn drive(store: &Store, agent: &Agent, run: &Run, history: Vec<Message>) {
     let mut stream = agent.run(history);
 
     let ending = loop {
-        let next = tokio::select! {
-            biased;
-            cancelled = cancel.wait_for(Option::is_some) => {
-                let reason = cancelled.map_or(Cancel::Shutdown, |reason| {
-                    (*reason).unwrap_or(Cancel::Shutdown)
-                });
-                break match reason {
-                    Cancel::ByUser | Cancel::Deleted => Ending::Stopped,
-                    Cancel::Shutdown => Ending::Interrupted {
-                        code: "server_stopping",
-                        error: SHUTDOWN_ERROR.to_owned(),
-                    },
-                };
+        let next = if let Some(ready) = next_ready(&mut stream, run).await {
+            ready
+        } else {
+            tokio::select! {
+                biased;
+                cancelled = cancel.wait_for(Option::is_some) => {
+                    let reason = cancelled.map_or(Cancel::Shutdown, |reason| {
+                        (*reason).unwrap_or(Cancel::Shutdown)
+                    });
+                    break match reason {
+                        Cancel::ByUser | Cancel::Deleted => Ending::Stopped,
+                        Cancel::Shutdown => Ending::Interrupted {
+                            code: "server_stopping",
+                            error: SHUTDOWN_ERROR.to_owned(),
+                        },
+                    };
+                }
+                next = stream.next() => next,
             }
-            next = stream.next() => next,
         };
         let Some(event) = next else {
             break answer.natural_end();
         };
+        // Text waiting in the log goes out before anything that may wait on the store.
+        if !matches!(event, AgentEvent::TextDelta { .. }) {
+            run.log.announce();
+        }
         match answer.apply(store, run, event).await {
             Ok(None) => {}
             Ok(Some(ending)) => break ending,
@@ -119,8 +132,38 @@ async fn drive(store: &Store, agent: &Agent, run: &Run, history: Vec<Message>) {
     };
     // Dropping the stream drops the model request and any tool still running.
     drop(stream);
+    run.log.announce();
 
     answer.finish(store, run, ending).await;
+}
+
+/// While text is waiting unannounced in the log, the agent's next event if it is ready
+/// after the other tasks have had a turn (the model's connection among them, which
+/// decodes the next chunk); `None` once nothing more is ready, or enough is waiting,
+/// with the waiting text announced.
+///
+/// Why: a model streams one token per chunk, and waking the answer's subscribers for
+/// each would make their connections write each token on its own, one system call and
+/// one TCP segment a token. Announcing once the model has nothing more ready lets a
+/// connection write everything that came meanwhile at once. Nothing waits on a timer:
+/// when the model is slower than the server, as models are, every token still goes out
+/// the moment it comes.
+async fn next_ready(
+    stream: &mut BoxStream<'static, AgentEvent>,
+    run: &Run,
+) -> Option<Option<AgentEvent>> {
+    let waiting = run.log.unannounced();
+    if waiting == 0 {
+        return None;
+    }
+    if waiting < MAX_UNANNOUNCED {
+        tokio::task::yield_now().await;
+        if let Some(next) = futures::future::poll_immediate(stream.next()).await {
+            return Some(next);
+        }
+    }
+    run.log.announce();
+    None
 }
 
 impl Answer {
@@ -139,8 +182,16 @@ impl Answer {
                 if !text.is_empty() {
                     self.paragraph_break = false;
                 }
+                let first = self.text.is_empty();
                 self.text.push_str(&text);
-                run.log.push(StreamEvent::Text(TextEvent { delta: text }));
+                let event = StreamEvent::Text(TextEvent { delta: text });
+                // The first text goes out at once, since it is what the person waits
+                // for; the rest are announced in batches (see `next_ready`).
+                if first {
+                    run.log.push(event);
+                } else {
+                    run.log.append(event);
+                }
             }
             AgentEvent::ToolStart { id, name, input } => {
                 self.start_step(store, run, id, name, input).await?;

@@ -35,6 +35,9 @@ pub enum StoreError {
         #[source]
         source: std::io::Error,
     },
+    /// The thread that saves questions could not be started.
+    #[error("could not start the database writer's thread")]
+    Thread(#[source] std::io::Error),
     /// The system could not supply random bytes for a new id.
     #[error("no randomness available for a new id")]
     Random(#[from] getrandom::Error),

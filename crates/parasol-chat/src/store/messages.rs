@@ -1,14 +1,17 @@
 //! Messages: a person's questions, the answers streamed back, and answers cut short by a
 //! restart.
 
-use std::sync::LazyLock;
+use std::sync::{Arc, LazyLock};
 
-use super::Store;
+use sqlx::SqliteConnection;
+
 use super::error::{StoreError, ValidationError};
 use super::ids::{MessageId, ThreadId, UserId};
-use super::model::{AnswerOutcome, Exchange, Message, MessageStatus, Role};
+use super::model::{AnswerOutcome, Message, MessageStatus, Role};
 use super::rows::{MESSAGE_COLUMNS, MessageRow, STEP_COLUMNS, StepRow};
 use super::validate::{self, MAX_CONTENT_BYTES, MAX_ERROR_CHARS, MAX_HTML_BYTES};
+use super::writer::Write;
+use super::{Backend, Store};
 
 /// Moves the thread's activity time forward, and finds the thread only among the
 /// owner's. Run first in a write transaction, it also takes the thread's row lock, so
@@ -18,27 +21,22 @@ pub(crate) const TOUCH_THREAD: &str = "UPDATE threads \
      SET updated_at = CASE WHEN updated_at > $1 THEN updated_at ELSE $1 END \
      WHERE id = $2 AND owner_id = $3";
 
+/// [`TOUCH_THREAD_OF_MESSAGE`] only while message `$3` is an answer being generated.
+const TOUCH_THREAD_OF_GENERATING: &str = "UPDATE threads \
+     SET updated_at = CASE WHEN updated_at > $1 THEN updated_at ELSE $1 END \
+     WHERE owner_id = $2 AND id = (SELECT thread_id FROM messages \
+     WHERE id = $3 AND role = 'assistant' AND status = 'generating')";
+
 /// [`TOUCH_THREAD`] for the thread that holds message `$3`.
 pub(crate) const TOUCH_THREAD_OF_MESSAGE: &str = "UPDATE threads \
      SET updated_at = CASE WHEN updated_at > $1 THEN updated_at ELSE $1 END \
      WHERE owner_id = $2 AND id = (SELECT thread_id FROM messages WHERE id = $3)";
 
-const INSERT_MESSAGE: &str = "INSERT INTO messages \
+pub(super) const INSERT_MESSAGE: &str = "INSERT INTO messages \
      (thread_id, seq, role, content, html, status, created_at) \
      VALUES ($1, (SELECT COALESCE(MAX(seq), 0) + 1 FROM messages WHERE thread_id = $1), \
      $2, $3, $4, $5, $6) \
      RETURNING id, seq";
-
-/// What the model is shown of a thread: who wrote each message that is not still being
-/// written, and what. Joined with the thread's owner, like every read.
-const SELECT_HISTORY: &str = "SELECT m.role, m.content FROM messages m \
-     JOIN threads t ON t.id = m.thread_id \
-     WHERE m.thread_id = $1 AND t.owner_id = $2 AND m.status <> 'generating' \
-     ORDER BY m.seq";
-
-/// Gives the thread its first message's title. The owner was matched in the same
-/// transaction, but the condition stays, as on every write.
-const TITLE_THREAD: &str = "UPDATE threads SET title = $1 WHERE id = $2 AND owner_id = $3";
 
 const FINISH_ANSWER: &str = "UPDATE messages SET content = $1, html = $2, status = $3, \
      error = $4, input_tokens = $5, output_tokens = $6 \
@@ -76,16 +74,110 @@ const STEP_CUT_SHORT: &str = "the answer ended before this tool call finished";
 /// The error given to answers that were generating when the server restarted.
 const INTERRUPTED_BY_RESTART: &str = "the server stopped while this answer was being written";
 
-/// What [`Store::ask`] reads back: the question's id and seq, the thread's history as
-/// `(role, content)` rows, and the answer's id and seq.
-type Asked = ((i64, i64), Vec<(String, String)>, (i64, i64));
+/// Whether the message is among the owner's at all, when it is not an answer being
+/// generated.
+const SELECT_OWN_MESSAGE: &str = "SELECT m.id FROM messages m \
+     JOIN threads t ON t.id = m.thread_id WHERE m.id = $1 AND t.owner_id = $2";
+
+/// A finished answer, owned, so that it can wait for SQLite's writer thread.
+#[derive(Debug)]
+pub(super) struct FinishRequest {
+    owner: UserId,
+    message: MessageId,
+    content: String,
+    html: String,
+    status: MessageStatus,
+    error: Option<String>,
+    input_tokens: Option<i64>,
+    output_tokens: Option<i64>,
+    now: i64,
+}
+
+/// What finishing an answer found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Finishing {
+    Saved,
+    /// No such message among the owner's.
+    NotFound,
+    /// The owner's message, but not an answer being generated.
+    NotGenerating,
+}
+
+/// The statements that finish an answer, in the open transaction `$tx`: touch its
+/// thread, found only among the owner's and only while the answer is generating, then
+/// save the answer and close its steps still running. When the touch finds nothing,
+/// nothing is written, and a read tells a missing message from one not generating.
+/// Evaluates to `Result<Finishing, sqlx::Error>`.
+macro_rules! finish_in {
+    ($tx:expr, $request:expr) => {
+        async {
+            let request: &FinishRequest = $request;
+            let touched = sqlx::query(TOUCH_THREAD_OF_GENERATING)
+                .bind(request.now)
+                .bind(request.owner.0)
+                .bind(request.message.0)
+                .execute(&mut *$tx)
+                .await?
+                .rows_affected();
+            if touched == 0 {
+                let own: Option<i64> = sqlx::query_scalar(SELECT_OWN_MESSAGE)
+                    .bind(request.message.0)
+                    .bind(request.owner.0)
+                    .fetch_optional(&mut *$tx)
+                    .await?;
+                return Ok::<_, sqlx::Error>(if own.is_some() {
+                    Finishing::NotGenerating
+                } else {
+                    Finishing::NotFound
+                });
+            }
+            let finished = sqlx::query(FINISH_ANSWER)
+                .bind(request.content.as_str())
+                .bind(request.html.as_str())
+                .bind(request.status.as_str())
+                .bind(request.error.as_deref())
+                .bind(request.input_tokens)
+                .bind(request.output_tokens)
+                .bind(request.message.0)
+                .execute(&mut *$tx)
+                .await?
+                .rows_affected();
+            // Only on PostgreSQL, where another transaction may have finished the answer
+            // since the touch read it; the caller then rolls the touch back.
+            if finished == 0 {
+                return Ok(Finishing::NotGenerating);
+            }
+            sqlx::query(CLOSE_OPEN_STEPS)
+                .bind(STEP_CUT_SHORT)
+                .bind(true)
+                .bind(request.now)
+                .bind(request.message.0)
+                .execute(&mut *$tx)
+                .await?;
+            Ok(Finishing::Saved)
+        }
+        .await
+    };
+}
+
+impl Write for FinishRequest {
+    type Outcome = Finishing;
+
+    async fn run(&self, conn: &mut SqliteConnection) -> Result<Finishing, sqlx::Error> {
+        finish_in!(conn, self)
+    }
+
+    fn keeps(finishing: &Finishing) -> bool {
+        *finishing == Finishing::Saved
+    }
+}
 
 /// A message about to be inserted.
-struct NewMessage<'a> {
-    role: Role,
-    content: &'a str,
-    html: &'a str,
-    status: MessageStatus,
+pub(super) struct NewMessage<'a> {
+    pub(super) role: Role,
+    pub(super) content: &'a str,
+    pub(super) html: &'a str,
+    pub(super) status: MessageStatus,
 }
 
 impl Store {
@@ -123,99 +215,6 @@ impl Store {
             status: MessageStatus::Generating,
         };
         self.insert_message(owner, thread, message).await
-    }
-
-    /// Saves a person's question, markdown `content` (not blank) with its rendered
-    /// `html`, at the end of `owner`'s thread and starts an empty answer after it, in one
-    /// transaction: the work of [`Store::append_user_message`] and [`Store::start_answer`]
-    /// with the thread's history read in between. If the question is the thread's first
-    /// message and `first_title` is given, the thread takes that title.
-    pub async fn ask(
-        &self,
-        owner: UserId,
-        thread: &ThreadId,
-        content: &str,
-        html: &str,
-        first_title: Option<&str>,
-    ) -> Result<Exchange, StoreError> {
-        validate::required("content", content, MAX_CONTENT_BYTES)?;
-        validate::at_most_bytes("html", html, MAX_HTML_BYTES)?;
-        let first_title = first_title.map(validate::title).transpose()?;
-        let question = NewMessage {
-            role: Role::User,
-            content,
-            html,
-            status: MessageStatus::Complete,
-        };
-        let answer = NewMessage {
-            role: Role::Assistant,
-            content: "",
-            html: "",
-            status: MessageStatus::Generating,
-        };
-        let now = self.now();
-
-        let saved: Option<Asked> = on_writer!(self, pool => {
-            let mut tx = pool.begin().await?;
-            let touched = sqlx::query(TOUCH_THREAD)
-                .bind(now)
-                .bind(thread.as_str())
-                .bind(owner.0)
-                .execute(&mut *tx)
-                .await?
-                .rows_affected();
-            if touched == 0 {
-                None
-            } else {
-                let asked: (i64, i64) = sqlx::query_as(INSERT_MESSAGE)
-                    .bind(thread.as_str())
-                    .bind(question.role.as_str())
-                    .bind(question.content)
-                    .bind(question.html)
-                    .bind(question.status.as_str())
-                    .bind(now)
-                    .fetch_one(&mut *tx)
-                    .await?;
-                if let (1, Some(title)) = (asked.1, first_title) {
-                    sqlx::query(TITLE_THREAD)
-                        .bind(title)
-                        .bind(thread.as_str())
-                        .bind(owner.0)
-                        .execute(&mut *tx)
-                        .await?;
-                }
-                let history = sqlx::query_as(SELECT_HISTORY)
-                    .bind(thread.as_str())
-                    .bind(owner.0)
-                    .fetch_all(&mut *tx)
-                    .await?;
-                let started: (i64, i64) = sqlx::query_as(INSERT_MESSAGE)
-                    .bind(thread.as_str())
-                    .bind(answer.role.as_str())
-                    .bind(answer.content)
-                    .bind(answer.html)
-                    .bind(answer.status.as_str())
-                    .bind(now)
-                    .fetch_one(&mut *tx)
-                    .await?;
-                tx.commit().await?;
-                Some((asked, history, started))
-            }
-        });
-
-        let (asked, history, started) = saved.ok_or(StoreError::NotFound)?;
-        let history = history
-            .into_iter()
-            .map(|(role, content)| {
-                let role = Role::from_db(&role).ok_or(StoreError::Corrupt { what: "role" })?;
-                Ok((role, content))
-            })
-            .collect::<Result<_, StoreError>>()?;
-        Ok(Exchange {
-            question: inserted(thread, question, asked, now),
-            answer: inserted(thread, answer, started, now),
-            history,
-        })
     }
 
     async fn insert_message(
@@ -275,41 +274,35 @@ impl Store {
             .map(|error| validate::cut(error, MAX_ERROR_CHARS));
         let now = self.now();
 
-        on_writer!(self, pool => {
-            let mut tx = pool.begin().await?;
-            let touched = sqlx::query(TOUCH_THREAD_OF_MESSAGE)
-                .bind(now)
-                .bind(owner.0)
-                .bind(message.0)
-                .execute(&mut *tx)
-                .await?
-                .rows_affected();
-            if touched == 0 {
-                return Err(StoreError::NotFound);
-            }
-            let finished = sqlx::query(FINISH_ANSWER)
-                .bind(outcome.content)
-                .bind(outcome.html)
-                .bind(outcome.status.as_str())
-                .bind(error)
-                .bind(input_tokens)
-                .bind(output_tokens)
-                .bind(message.0)
-                .execute(&mut *tx)
-                .await?
-                .rows_affected();
-            if finished == 0 {
-                return Err(StoreError::NotGenerating);
-            }
-            sqlx::query(CLOSE_OPEN_STEPS)
-                .bind(STEP_CUT_SHORT)
-                .bind(true)
-                .bind(now)
-                .bind(message.0)
-                .execute(&mut *tx)
-                .await?;
-            tx.commit().await?;
+        let request = Arc::new(FinishRequest {
+            owner,
+            message,
+            content: outcome.content.to_owned(),
+            html: outcome.html.to_owned(),
+            status: outcome.status,
+            error: error.map(str::to_owned),
+            input_tokens,
+            output_tokens,
+            now,
         });
+        let finishing = match &self.backend {
+            Backend::Sqlite { writer_thread, .. } => {
+                writer_thread.finish(Arc::clone(&request)).await?
+            }
+            Backend::Postgres(pool) => {
+                let mut tx = pool.begin().await?;
+                let finishing = finish_in!(tx, &request)?;
+                if finishing == Finishing::Saved {
+                    tx.commit().await?;
+                }
+                finishing
+            }
+        };
+        match finishing {
+            Finishing::Saved => {}
+            Finishing::NotFound => return Err(StoreError::NotFound),
+            Finishing::NotGenerating => return Err(StoreError::NotGenerating),
+        }
 
         self.message(owner, message)
             .await?
@@ -388,7 +381,7 @@ impl Store {
 }
 
 /// The record of `message`, just inserted into `thread` with `id` and `seq` at `now`.
-fn inserted(
+pub(super) fn inserted(
     thread: &ThreadId,
     message: NewMessage<'_>,
     (id, seq): (i64, i64),

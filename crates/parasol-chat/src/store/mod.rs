@@ -44,6 +44,7 @@ macro_rules! on_writer {
     };
 }
 
+mod ask;
 mod clock;
 mod error;
 mod feedback;
@@ -57,11 +58,16 @@ mod steps;
 mod threads;
 mod users;
 mod validate;
+mod writer;
 
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use error::{StoreError, ValidationError};
 pub use ids::{MessageId, StepId, ThreadId, UserId};
 pub use location::{DEFAULT_SQLITE_FILE, DatabaseLocation};
+/// The title of a thread created without one, until its first message names it (see
+/// [`Store::ask`]).
+pub const DEFAULT_THREAD_TITLE: &str = "New chat";
+
 pub use model::{
     AnswerOutcome, Exchange, Feedback, Message, MessageStatus, NewStep, Role, Step, StepOutcome,
     Thread, ThreadCursor, ThreadDetail, ThreadPage, TokenUsage,
@@ -102,6 +108,8 @@ enum Backend {
     Sqlite {
         readers: SqlitePool,
         writer: SqlitePool,
+        /// Saves the writes on every answer's way, many at once (see `writer`).
+        writer_thread: writer::Writer,
     },
     Postgres(PgPool),
 }
@@ -164,8 +172,11 @@ async fn open_sqlite(path: &Path) -> Result<Backend, StoreError> {
         .synchronous(SqliteSynchronous::Normal)
         .foreign_keys(true)
         .busy_timeout(SQLITE_BUSY_TIMEOUT);
+    // A connection to a local file cannot be lost the way a network one can, so sqlx's
+    // check on each acquire would only add a round trip to SQLite's thread.
     let writer = SqlitePoolOptions::new()
         .max_connections(1)
+        .test_before_acquire(false)
         .acquire_timeout(ACQUIRE_TIMEOUT)
         .connect_with(options.clone())
         .await?;
@@ -173,11 +184,17 @@ async fn open_sqlite(path: &Path) -> Result<Backend, StoreError> {
 
     let readers = SqlitePoolOptions::new()
         .max_connections(SQLITE_MAX_READERS)
+        .test_before_acquire(false)
         .acquire_timeout(ACQUIRE_TIMEOUT)
         .connect_with(options)
         .await?;
     tracing::info!(backend = "sqlite", path = %path.display(), "chat database ready");
-    Ok(Backend::Sqlite { readers, writer })
+    let writer_thread = writer::Writer::start(writer.clone())?;
+    Ok(Backend::Sqlite {
+        readers,
+        writer,
+        writer_thread,
+    })
 }
 
 async fn open_postgres(url: &SecretString) -> Result<PgPool, StoreError> {

@@ -269,6 +269,39 @@ async fn a_second_message_while_the_thread_is_answering_is_a_conflict() {
 }
 
 #[tokio::test]
+async fn a_thread_of_someone_elses_is_not_found_even_busy_and_costs_no_message() {
+    let server = ChatHarness::builder(Backend::Sqlite)
+        .config(|config| config.limits.messages_per_minute = 1)
+        .spawn()
+        .await;
+    server.script(slow_turns(4, 200));
+    let alices = server.new_thread("alice").await;
+    let mut running = server.start_answer("alice", &alices, "First").await;
+    running.until("answer_start").await;
+
+    // Alice is told her thread is busy; Bob, for the same thread, that there is none,
+    // as for a thread that was never made, however often he tries.
+    let again = server.post_message("alice", &alices, "Second").await;
+    assert_eq!(again.status(), 409);
+    let missing = crate::support::missing_thread_id();
+    for thread in [alices.as_str(), missing.as_str(), alices.as_str()] {
+        let response = server.post_message("bob", thread, "Mine?").await;
+        assert_eq!(response.status(), 404, "bob posting to {thread}");
+    }
+
+    // None of Bob's refused messages counted against his one a minute.
+    server.script(weather_turns());
+    let bobs = server.new_thread("bob").await;
+    server
+        .start_answer("bob", &bobs, "Weather?")
+        .await
+        .rest()
+        .await;
+    running.rest().await;
+    assert_eq!(server.db.count_rows("messages").await, 4);
+}
+
+#[tokio::test]
 async fn a_malformed_body_is_a_bad_request_naming_the_field() {
     let server = ChatHarness::spawn(Backend::Sqlite).await;
     let thread = server.new_thread("alice").await;

@@ -20,6 +20,7 @@ on_both_backends!(
     concurrent_writes_to_one_thread_get_distinct_sequence_numbers,
     asking_saves_the_question_and_starts_the_answer_together,
     asking_in_someone_elses_thread_saves_nothing,
+    many_people_asking_at_once_each_get_their_own_exchange,
 );
 
 async fn a_thread_returns_its_messages_and_steps_in_order(db: &TestDb) {
@@ -521,6 +522,60 @@ async fn asking_in_someone_elses_thread_saves_nothing(db: &TestDb) {
 
     assert_eq!(db.count_rows("messages").await, 0);
     assert_eq!(db.count_rows("threads WHERE title = 'New chat'").await, 1);
+}
+
+/// On SQLite the asks waiting for the writer are saved together; each must still come
+/// back with its own question, answer and history, and one in someone else's thread must
+/// save nothing while the others are saved.
+async fn many_people_asking_at_once_each_get_their_own_exchange(db: &TestDb) {
+    const PEOPLE: usize = 40;
+    let mut people = Vec::new();
+    for i in 0..PEOPLE {
+        people.push(thread_of(db, &format!("person-{i}")).await);
+    }
+    let mallory = db.user("mallory").await;
+    let (_, targeted) = people[7].clone();
+
+    let asks = people.iter().enumerate().map(|(i, (owner, thread))| {
+        let store = db.store.clone();
+        let (owner, thread) = (*owner, thread.clone());
+        async move {
+            let content = format!("Question {i}");
+            let html = format!("<p>Question {i}</p>");
+            let title = format!("Title {i}");
+            store
+                .ask(owner, &thread, &content, &html, Some(&title))
+                .await
+        }
+    });
+    let intruder = db
+        .store
+        .ask(mallory, &targeted, "Mine", "<p>Mine</p>", Some("Mine"));
+    let (asked, intruded) = tokio::join!(futures::future::join_all(asks), intruder);
+
+    assert!(
+        matches!(intruded, Err(StoreError::NotFound)),
+        "{}",
+        outcome(&intruded)
+    );
+    for (i, ((owner, thread), exchange)) in people.iter().zip(asked).enumerate() {
+        let exchange = exchange.unwrap();
+        assert_eq!((exchange.question.seq, exchange.answer.seq), (1, 2));
+        assert_eq!(exchange.question.content, format!("Question {i}"));
+        assert_eq!(exchange.answer.status, MessageStatus::Generating);
+        assert_eq!(exchange.history, [(Role::User, format!("Question {i}"))]);
+
+        let stored = db
+            .store
+            .thread_detail(*owner, thread)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(stored.thread.title, format!("Title {i}"));
+        assert_eq!(stored.messages, [exchange.question, exchange.answer]);
+    }
+    let rows = i64::try_from(2 * PEOPLE).unwrap();
+    assert_eq!(db.count_rows("messages").await, rows);
 }
 
 /// A question, then an answer whose three tools finish in reverse order, at known times.
