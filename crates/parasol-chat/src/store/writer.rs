@@ -133,30 +133,32 @@ impl Writer {
 
     /// Saves a question and starts its answer (see `Store::ask`).
     pub(super) async fn ask(&self, write: Arc<AskRequest>) -> Result<Asked, sqlx::Error> {
-        let (reply, outcome) = oneshot::channel();
-        self.send(Job::Ask(Pending {
-            write,
-            reply,
-            outcome: None,
-        }))?;
-        outcome.await.map_err(|_| sqlx::Error::PoolClosed)?
+        self.submit(write, Job::Ask).await
     }
 
     /// Saves a finished answer (see `Store::finish_answer`).
     pub(super) async fn finish(&self, write: Arc<FinishRequest>) -> Result<Finishing, sqlx::Error> {
+        self.submit(write, Job::Finish).await
+    }
+
+    /// Queues `write` as the job `kind` makes of it and waits for its outcome.
+    async fn submit<W: Write>(
+        &self,
+        write: Arc<W>,
+        kind: fn(Pending<W>) -> Job,
+    ) -> Result<W::Outcome, sqlx::Error> {
         let (reply, outcome) = oneshot::channel();
-        self.send(Job::Finish(Pending {
+        let pending = Pending {
             write,
             reply,
             outcome: None,
-        }))?;
+        };
+        // The thread stops only when every handle is gone, so a closed queue or a reply
+        // never sent means the store is being dropped.
+        self.jobs
+            .send(kind(pending))
+            .map_err(|_| sqlx::Error::PoolClosed)?;
         outcome.await.map_err(|_| sqlx::Error::PoolClosed)?
-    }
-
-    fn send(&self, job: Job) -> Result<(), sqlx::Error> {
-        // The thread stops only when every handle is gone, so a closed queue means the
-        // store is being dropped.
-        self.jobs.send(job).map_err(|_| sqlx::Error::PoolClosed)
     }
 }
 
