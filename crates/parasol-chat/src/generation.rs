@@ -37,7 +37,6 @@ use crate::wire::{
 };
 
 pub use event::{SeqEvent, StreamEvent};
-pub use history::DEFAULT_THREAD_TITLE;
 
 use self::log::EventLog;
 use limits::Limiter;

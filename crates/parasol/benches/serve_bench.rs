@@ -213,36 +213,15 @@ fn one_answer(server: &Server, password: &str) -> Duration {
         .unwrap();
     runtime.block_on(async {
         let url = &server.url;
-        let client = reqwest::Client::builder()
-            .cookie_store(true)
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .unwrap();
-        let page = client
-            .get(format!("{url}oauth2/sign_in"))
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
-        let csrf = page
-            .split_once("name=\"csrf\" value=\"")
-            .and_then(|(_, rest)| rest.split_once('"'))
-            .map(|(value, _)| value.to_owned())
-            .expect("the sign-in page has a CSRF field");
-        let signed_in = client
-            .post(format!("{url}oauth2/sign_in"))
-            .form(&[
-                ("username", "admin"),
-                ("password", password),
-                ("csrf", &csrf),
-            ])
-            .send()
-            .await
-            .unwrap();
+        let browser = parasol_testkit::Browser::new().unwrap();
+        let page = browser.get(format!("{url}oauth2/sign_in")).await.unwrap();
+        let mut form = browser.read_form(page).await.unwrap();
+        form.set("username", "admin");
+        form.set("password", password);
+        let signed_in = browser.submit(&form).await.unwrap();
         assert_eq!(signed_in.status(), 303, "signed in as admin");
 
+        let client = browser.client();
         let thread: serde_json::Value = client
             .post(format!("{url}api/threads"))
             .json(&serde_json::json!({}))

@@ -5,7 +5,7 @@ use parasol_agent::message::{ContentBlock, Message, Role};
 
 use crate::store;
 
-pub use crate::store::DEFAULT_THREAD_TITLE;
+use crate::store::DEFAULT_THREAD_TITLE;
 
 /// The longest title taken from a message, in characters.
 const TITLE_FROM_MESSAGE_CHARS: usize = 60;

@@ -85,20 +85,19 @@ impl Limiter {
         }
         load.recent.push_back(now);
         load.active += 1;
-        state.busy_threads.insert(busy);
+        state.busy_threads.insert(busy.clone());
 
         Ok(Slot {
             limiter: Arc::clone(self),
-            user,
-            thread: thread.clone(),
+            busy,
             refund: false,
         })
     }
 
-    fn release(&self, user: UserId, thread: &ThreadId, refund: bool) {
+    fn release(&self, busy: &(UserId, ThreadId), refund: bool) {
         let mut state = self.lock();
-        state.busy_threads.remove(&(user, thread.clone()));
-        if let Some(load) = state.users.get_mut(&user) {
+        state.busy_threads.remove(busy);
+        if let Some(load) = state.users.get_mut(&busy.0) {
             load.active = load.active.saturating_sub(1);
             if refund {
                 load.recent.pop_back();
@@ -130,8 +129,8 @@ impl Load {
 #[derive(Debug)]
 pub(crate) struct Slot {
     limiter: Arc<Limiter>,
-    user: UserId,
-    thread: ThreadId,
+    /// The user and the thread, as in the limiter's busy set.
+    busy: (UserId, ThreadId),
     /// Whether the message is not to count against the user's rate.
     refund: bool,
 }
@@ -146,6 +145,6 @@ impl Slot {
 
 impl Drop for Slot {
     fn drop(&mut self) {
-        self.limiter.release(self.user, &self.thread, self.refund);
+        self.limiter.release(&self.busy, self.refund);
     }
 }

@@ -10,9 +10,9 @@ use utoipa::IntoParams;
 
 use super::extract::{ApiJson, OptionalJson, thread_id};
 use crate::error::ApiError;
-use crate::generation::DEFAULT_THREAD_TITLE;
 use crate::identity::CurrentUser;
 use crate::state::AppState;
+use crate::store::DEFAULT_THREAD_TITLE;
 use crate::store::{MAX_PAGE_LIMIT, ThreadCursor};
 use crate::wire::{
     CreateThread, ErrorBody, MessageView, RenameThread, ThreadDetailView, ThreadList, ThreadView,

@@ -105,23 +105,6 @@ macro_rules! ask_in {
     };
 }
 
-/// One ask in a transaction of its own, on `$pool`; evaluates to
-/// `Result<Asked, sqlx::Error>`.
-macro_rules! ask_alone {
-    ($pool:expr, $request:expr) => {
-        async {
-            let mut tx = $pool.begin().await?;
-            let asked = ask_in!(tx, $request)?;
-            // Nothing was written for a thread that is not the owner's.
-            if asked.is_some() {
-                tx.commit().await?;
-            }
-            Ok::<Asked, sqlx::Error>(asked)
-        }
-        .await
-    };
-}
-
 impl Write for AskRequest {
     type Outcome = Asked;
 
@@ -162,10 +145,19 @@ impl Store {
         });
 
         let saved = match &self.backend {
-            Backend::Sqlite { writer_thread, .. } => writer_thread.ask(Arc::clone(&request)).await,
-            Backend::Postgres(pool) => ask_alone!(pool, &request),
+            Backend::Sqlite { writer_thread, .. } => {
+                writer_thread.ask(Arc::clone(&request)).await?
+            }
+            Backend::Postgres(pool) => {
+                let mut tx = pool.begin().await?;
+                let asked = ask_in!(tx, &request)?;
+                if AskRequest::keeps(&asked) {
+                    tx.commit().await?;
+                }
+                asked
+            }
         };
-        let (asked, history, started) = saved?.ok_or(StoreError::NotFound)?;
+        let (asked, history, started) = saved.ok_or(StoreError::NotFound)?;
 
         let history = history
             .into_iter()

@@ -32,7 +32,7 @@ pub(crate) const TOUCH_THREAD_OF_MESSAGE: &str = "UPDATE threads \
      SET updated_at = CASE WHEN updated_at > $1 THEN updated_at ELSE $1 END \
      WHERE owner_id = $2 AND id = (SELECT thread_id FROM messages WHERE id = $3)";
 
-pub(super) const INSERT_MESSAGE: &str = "INSERT INTO messages \
+const INSERT_MESSAGE: &str = "INSERT INTO messages \
      (thread_id, seq, role, content, html, status, created_at) \
      VALUES ($1, (SELECT COALESCE(MAX(seq), 0) + 1 FROM messages WHERE thread_id = $1), \
      $2, $3, $4, $5, $6) \
@@ -292,7 +292,7 @@ impl Store {
             Backend::Postgres(pool) => {
                 let mut tx = pool.begin().await?;
                 let finishing = finish_in!(tx, &request)?;
-                if finishing == Finishing::Saved {
+                if FinishRequest::keeps(&finishing) {
                     tx.commit().await?;
                 }
                 finishing
